@@ -1,0 +1,162 @@
+"""Precision scoping, exact conversion to mpf, and the extended-real rules shared by every formula.
+
+Every input value is converted to mpf *exactly*: float16/float32/float64 (and bfloat16 held in float32) are
+dyadic rationals with at most 64 significant bits, which an mpf holds without rounding at any precision the
+oracle accepts (>= 64 bits). Arithmetic on them then happens at the working precision ``prec``.
+"""
+from contextlib import contextmanager
+from typing import NamedTuple
+
+import mpmath
+import numpy as np
+from mpmath import mp
+
+from .errors import InputDtypeError
+
+DEFAULT_PREC = 128  # bits; above binary128's 113 so that float64 results keep > 60 guard bits
+MIN_PREC = 64  # enough to hold any input (float64: 53 bits, x87 long double: 64 bits) exactly
+
+ZERO = mpmath.mpf(0)
+ONE = mpmath.mpf(1)
+NAN = mpmath.mpf("nan")
+INF = mpmath.mpf("inf")
+
+
+class Evaluation(NamedTuple):
+    """An oracle result with, per element, the scale its error is measured against.
+
+    ``scale`` is the sum of the absolute values of the terms that formed each element (>= ``|value|``), so a
+    result that cancels is judged relative to what the arithmetic actually handled.
+    """
+
+    value: np.ndarray
+    scale: np.ndarray
+
+
+class Gradients(NamedTuple):
+    """A vector-Jacobian product: with respect to ``input``, and to ``target`` where differentiable (else None)."""
+
+    input: object
+    target: object = None
+
+
+def resolve_prec(prec):
+    if prec is None:
+        return DEFAULT_PREC
+    if isinstance(prec, bool) or not isinstance(prec, int) or prec < MIN_PREC:
+        raise ValueError(f"prec must be an int of at least {MIN_PREC} bits, got {prec!r}")
+    return prec
+
+
+@contextmanager
+def working_precision(prec):
+    """Scope mpmath's precision to one oracle call (restored afterwards, even on error)."""
+    with mp.workprec(resolve_prec(prec)):
+        yield
+
+
+def _scalar_to_mpf(value):
+    if isinstance(value, mpmath.mpf):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"boolean value {value!r} is not a number")
+    if isinstance(value, (int, np.integer)):
+        with mp.workprec(max(mp.prec, int(value).bit_length() + 1)):
+            return mpmath.mpf(int(value))
+    if isinstance(value, np.longdouble) and np.finfo(np.longdouble).nmant > 52:
+        if not np.isfinite(value):
+            return mpmath.mpf(float(value))
+        numerator, denominator = value.as_integer_ratio()  # denominator is a power of two: exact
+        return mpmath.ldexp(_scalar_to_mpf(numerator), -(denominator.bit_length() - 1))
+    if isinstance(value, (float, np.floating)):
+        return mpmath.mpf(float(value))  # float16/32/64 widen to float64 exactly
+    raise TypeError(f"{type(value).__name__} value {value!r} is not a real number")
+
+
+_to_mpf_elementwise = np.frompyfunc(_scalar_to_mpf, 1, 1)
+
+
+def _is_floating(dtype):
+    if dtype.kind == "f":
+        return True
+    # bfloat16/float8 from ml_dtypes register as kind 'V'; accept them when float64 holds them exactly.
+    return dtype.kind == "V" and "float" in dtype.name
+
+
+def as_numpy(values):
+    """numpy view of an array or nested list; Python scalars of a list keep their exact values (object dtype)."""
+    if isinstance(values, np.ndarray):
+        return values
+    if isinstance(values, np.generic):
+        return np.asarray(values)
+    array = np.array(values, dtype=object)
+    if any(isinstance(v, (list, tuple, np.ndarray)) for v in array.flat):
+        raise ValueError("nested list is ragged: every row must have the same length")
+    return array
+
+
+def is_integer_array(array):
+    """True for integer dtypes, and for object arrays (from lists) that hold only Python ints."""
+    if array.dtype != object:
+        return array.dtype.kind in "iu"
+    return all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in array.flat)
+
+
+def to_mpf_array(values, name="input"):
+    """Exact elementwise conversion of a floating array (or nested list of Python numbers) to mpf."""
+    array = as_numpy(values)
+    if array.dtype == object:
+        if any(isinstance(v, (bool, np.bool_)) for v in array.flat):
+            raise InputDtypeError(f"{name} holds booleans; it must be floating point")
+    elif not _is_floating(array.dtype):
+        raise InputDtypeError(f"{name} has dtype {array.dtype}; it must be floating point")
+    elif array.dtype.kind == "V":
+        array = array.astype(np.float64)
+    with mp.workprec(max(mp.prec, MIN_PREC)), np.errstate(invalid="ignore"):  # NaN inputs are values here
+        converted = _to_mpf_elementwise(array) if array.size else np.empty(array.shape, dtype=object)
+    return np.asarray(converted, dtype=object).reshape(array.shape)
+
+
+def divide(numerator, denominator):
+    """numerator / denominator with IEEE semantics for a zero denominator (mpmath raises instead)."""
+    if denominator != 0 or mpmath.isnan(denominator):
+        return numerator / denominator
+    if numerator == 0 or mpmath.isnan(numerator):
+        return NAN
+    return INF if numerator > 0 else -INF
+
+
+def weighted(coefficient, factor):
+    """coefficient * factor, where an exactly-zero coefficient contributes 0 even if factor is +/-inf.
+
+    This is the 0 * log 0 = 0 convention (docs/spec-notes.md, "Zero coefficients"); NaN still propagates.
+    """
+    if coefficient == 0 and not mpmath.isnan(factor):
+        return ZERO
+    return coefficient * factor
+
+
+def fsum(terms):
+    return mp.fsum(terms)
+
+
+def object_array(values, shape):
+    """A numpy object array of the given shape from a flat sequence of mpf values."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array.reshape(shape)
+
+
+def _at_least_abs(scale, value):
+    return scale if mpmath.isnan(value) or scale >= abs(value) else abs(value)
+
+
+_scale_floor = np.frompyfunc(_at_least_abs, 2, 1)
+
+
+def wrap(value, scale, return_scale):
+    """The public form of a result: the values, or an Evaluation whose scale is never below |value|."""
+    if not return_scale:
+        return value
+    floored = _scale_floor(scale, value) if value.size else scale  # rounding could leave it an ulp below
+    return Evaluation(value, np.asarray(floored, dtype=object).reshape(value.shape))
