@@ -62,28 +62,39 @@ class RowSoftmax:
     defined softmax (inf/inf or 0/0) and gives NaN throughout (docs/spec-notes.md, "softmax rows").
     """
 
-    __slots__ = ("row", "log_probs", "probs", "log_sum_exp")
+    __slots__ = ("row", "log_probs", "log_sum_exp", "_exps", "_total", "_probs")
 
     def __init__(self, row):
-        self.row = row
+        self.row, self._probs = row, None
         if len(row) == 0 or any(mpmath.isnan(x) for x in row) or max(row) in (mpmath.inf, -mpmath.inf):
             self.log_probs = [NAN] * len(row)
-            self.probs = [NAN] * len(row)
+            self._probs = [NAN] * len(row)
             self.log_sum_exp = NAN
             return
         row_max = max(row)
         shifted = [x - row_max for x in row]
-        exps = [mp.exp(z) for z in shifted]
-        total = fsum(exps)
-        log_total = mp.log(total)
+        self._exps = [mp.exp(z) for z in shifted]
+        self._total = fsum(self._exps)
+        log_total = mp.log(self._total)
         self.log_sum_exp = row_max + log_total
         self.log_probs = [z - log_total for z in shifted]
-        self.probs = [e / total for e in exps]
+
+    @property
+    def is_nan(self):
+        return mpmath.isnan(self.log_sum_exp)
+
+    @property
+    def probs(self):
+        """softmax(x), computed on first use (a loss's forward does not need it)."""
+        if self._probs is None:
+            self._probs = [e / self._total for e in self._exps]
+        return self._probs
 
     def log_prob_scales(self):
-        """|x_c| + |logsumexp(x)|: the terms of log_softmax(x)_c = x_c - logsumexp(x) (docs/tolerances.md)."""
-        return [abs(x) + abs(self.log_sum_exp) for x in self.row]
+        """|x_c| + |logsumexp(x)| + 1: the terms of x_c - logsumexp(x), and the rounding of the sum of exps
+        (>= 1 after the shift), whose logarithm carries an absolute error of one roundoff (spec-notes, "Scale")."""
+        return [abs(x) + abs(self.log_sum_exp) + 1 for x in self.row]
 
     def prob_scales(self):
-        """p_c * (1 + |x_c| + |logsumexp(x)|): relative error of exp() grows with its argument's magnitude."""
-        return [p * (1 + s) for p, s in zip(self.probs, self.log_prob_scales())]
+        """p_c * (|x_c| + |logsumexp(x)| + 1): exp() turns the exponent's absolute error into a relative one."""
+        return [p * s for p, s in zip(self.probs, self.log_prob_scales())]

@@ -8,7 +8,7 @@ where e is label_smoothing. Its gradient is d l_n / d x_{n,c} = p_{n,c} sum_k a_
 import mpmath
 import numpy as np
 
-from ._mp import ZERO, Gradients, as_numpy, fsum, object_array, to_mpf_array, weighted, working_precision, wrap
+from ._mp import NAN, ZERO, Gradients, as_numpy, fsum, object_array, to_mpf_array, weighted, working_precision, wrap
 from ._reduction import LOSS_REDUCTIONS, reduce_losses, reduction_factor, resolve_reduction
 from ._rows import RowSoftmax, class_rows, rows_to_class_layout
 from ._targets import class_weights, index_targets, is_probability_target, smoothing_factor
@@ -91,8 +91,15 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                 scales.append(ZERO)
                 continue
             softmax = RowSoftmax(list(row))
-            losses.append(-fsum(weighted(a, lp) for a, lp in zip(coefficients, softmax.log_probs)))
-            scales.append(fsum(abs(weighted(a, s)) for a, s in zip(coefficients, softmax.log_prob_scales())))
+            if softmax.is_nan:  # NaN reaches every term, zero coefficients included
+                losses.append(NAN)
+                scales.append(NAN)
+                continue
+            # Zero coefficients contribute exactly 0 (spec-notes, "Zero coefficients"): skip them.
+            active = [c for c, a in enumerate(coefficients) if a != 0]
+            log_probs, log_prob_scales = softmax.log_probs, softmax.log_prob_scales()
+            losses.append(-fsum(coefficients[c] * log_probs[c] for c in active))
+            scales.append(fsum(abs(coefficients[c]) * log_prob_scales[c] for c in active))
         value, scale = problem.finish(losses, scales, reduction)
     return wrap(value, scale, return_scale)
 
@@ -119,7 +126,7 @@ def cross_entropy_vjp(input, target, grad_output, weight=None, size_average=None
             softmax, g = RowSoftmax(list(row)), upstream[n]
             total, total_scale = fsum(coefficients), fsum(abs(a) for a in coefficients)
             _append(rows["input"], [g * (p * total - a) for p, a in zip(softmax.probs, coefficients)],
-                    [abs(g) * (p * total_scale + abs(a)) for p, a in zip(softmax.probs, coefficients)])
+                    [abs(g) * (s * total_scale + abs(a)) for s, a in zip(softmax.prob_scales(), coefficients)])
             if wants_target:
                 _append(rows["target"], [-g * weighted(f, lp) for f, lp in zip(target_factors, softmax.log_probs)],
                         [abs(g * weighted(f, s)) for f, s in zip(target_factors, softmax.log_prob_scales())])

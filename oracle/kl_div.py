@@ -9,20 +9,21 @@ from .errors import ShapeMismatchError
 
 
 def _pointwise(x, y, log_target):
-    """(loss, scale, d/dx, d/dy) of one element, with the conventions of docs/spec-notes.md ("kl_div")."""
+    """(loss, its scale, d/dx, d/dy, the scale of d/dy) of one element, with the conventions of
+    docs/spec-notes.md ("kl_div"); the scale of d/dx is |d/dx|, a single term."""
     if mpmath.isnan(x) or mpmath.isnan(y):
-        return NAN, NAN, NAN, NAN
+        return NAN, NAN, NAN, NAN, NAN
     if log_target:
         if y == -mpmath.inf:  # p = exp(-inf) = 0: the 0 log 0 = 0 convention; d/dy is the limit e^y (y - x + 1) -> 0
-            return ZERO, ZERO, ZERO, ZERO
+            return ZERO, ZERO, ZERO, ZERO, ZERO
         p = mp.exp(y)
-        return p * (y - x), p * (abs(y) + abs(x)), -p, p * (y - x + 1)
+        return p * (y - x), p * (abs(y) + abs(x)), -p, p * (y - x + 1), p * (abs(y) + abs(x) + 1)
     if y == 0:  # 0 * log(0 / q) = 0 for every q; d/dy does not exist at the boundary of the domain
-        return ZERO, ZERO, ZERO, NAN
+        return ZERO, ZERO, ZERO, NAN, NAN
     if y < 0:  # log of a negative target is undefined over the reals
-        return NAN, NAN, NAN, NAN
+        return NAN, NAN, NAN, NAN, NAN
     log_y = mp.log(y)
-    return y * (log_y - x), y * (abs(log_y) + abs(x)), -y, log_y - x + 1
+    return y * (log_y - x), y * (abs(log_y) + abs(x)), -y, log_y - x + 1, abs(log_y) + abs(x) + 1
 
 
 def _operands(input, target, allow_broadcast):
@@ -48,7 +49,7 @@ def _evaluate(input, target, size_average, reduce, reduction, log_target, allow_
     reduction = resolve_reduction(reduction, size_average, reduce, KL_REDUCTIONS)
     inputs, targets = _operands(input, target, allow_broadcast)
     parts = [_pointwise(x, y, bool(log_target)) for x, y in zip(inputs.flat, targets.flat)]
-    columns = [object_array([part[k] for part in parts], inputs.shape) for k in range(4)]
+    columns = [object_array([part[k] for part in parts], inputs.shape) for k in range(5)]
     return reduction, inputs, _denominator(reduction, inputs, np.shape(input)), columns
 
 
@@ -61,7 +62,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     Target of the input's shape; allow_broadcast=True accepts broadcastable shapes as torch does (an extension).
     """
     with working_precision(prec):
-        reduction, _, denominator, (losses, scales, _, _) = _evaluate(
+        reduction, _, denominator, (losses, scales, _, _, _) = _evaluate(
             input, target, size_average, reduce, reduction, log_target, allow_broadcast)
         value, scale = reduce_losses(losses, scales, reduction, denominator)
     return wrap(value, scale, return_scale)
@@ -76,14 +77,15 @@ def kl_div_vjp(input, target, grad_output, size_average=None, reduce=None, reduc
     With broadcasting, each gradient is summed back to its operand's shape.
     """
     with working_precision(prec):
-        reduction, inputs, denominator, (_, _, d_input, d_target) = _evaluate(
+        reduction, inputs, denominator, (_, _, d_input, d_target, d_target_scale) = _evaluate(
             input, target, size_average, reduce, reduction, log_target, allow_broadcast)
         upstream = reduction_factor(to_mpf_array(grad_output, "grad_output"), reduction, inputs.shape, denominator)
+        times = np.frompyfunc(lambda d, g: d * g, 2, 1)
+        abs_times = np.frompyfunc(lambda d, g: abs(d * g), 2, 1)
         results = []
-        for partial, operand in ((d_input, input), (d_target, target)):
-            value = _sum_to_shape(np.vectorize(lambda d, g: d * g, otypes=[object])(partial, upstream), np.shape(operand))
-            scale = _sum_to_shape(np.vectorize(lambda d, g: abs(d * g), otypes=[object])(partial, upstream),
-                                  np.shape(operand))
+        for partial, partial_scale, operand in ((d_input, d_input, input), (d_target, d_target_scale, target)):
+            value = _sum_to_shape(np.asarray(times(partial, upstream), dtype=object), np.shape(operand))
+            scale = _sum_to_shape(np.asarray(abs_times(partial_scale, upstream), dtype=object), np.shape(operand))
             results.append(wrap(value, scale, return_scale))
     return Gradients(*results)
 
