@@ -7,7 +7,7 @@ to ``max_prec``; a CertificationError says which element never settled.
 import mpmath
 import numpy as np
 
-from ._mp import Evaluation, Gradients, resolve_prec
+from ._mp import Gradients, resolve_prec
 from .errors import CertificationError
 
 GUARD_BITS = 16  # bits of the working precision left to rounding accumulated over long sums

@@ -8,15 +8,15 @@ where e is label_smoothing. Its gradient is d l_n / d x_{n,c} = p_{n,c} sum_k a_
 import mpmath
 import numpy as np
 
-from ._mp import NAN, ZERO, Gradients, as_numpy, fsum, object_array, to_mpf_array, weighted, working_precision, wrap
-from ._reduction import LOSS_REDUCTIONS, reduce_losses, reduction_factor, resolve_reduction
-from ._rows import RowSoftmax, class_rows, rows_to_class_layout
-from ._targets import class_weights, index_targets, is_probability_target, smoothing_factor
+from ._mp import NAN, ZERO, Gradients, as_numpy, fsum, to_mpf_array, weighted, working_precision, wrap
+from ._reduction import LOSS_REDUCTIONS, resolve_reduction
+from ._rows import RowSoftmax, class_rows
+from ._targets import class_weights, is_probability_target, smoothing_factor
 from .errors import IgnoreIndexWithProbabilitiesError, TargetDtypeError
-from .nll_loss import IndexProblem
+from .nll_loss import IndexProblem, LossRows
 
 
-class ProbabilityProblem:
+class ProbabilityProblem(LossRows):
     """Rows of logits with a class-probability target of the same shape; the 'mean' divisor is N * d1 * ... * dK."""
 
     def __init__(self, input, target, weight, ignore_index):
@@ -29,10 +29,6 @@ class ProbabilityProblem:
         self.weights = class_weights(weight, self.n_classes)
         self.target_rows, _ = class_rows(to_mpf_array(target, "target"), "target")
         self.denominator = mpmath.mpf(self.rows.shape[0])
-
-    finish = IndexProblem.finish
-    upstream = IndexProblem.upstream
-    gradient_array = IndexProblem.gradient_array
 
 
 def _problem(input, target, weight, ignore_index):

@@ -1,25 +1,18 @@
 """The negative log likelihood loss over class-index targets, with its vector-Jacobian product."""
 import numpy as np
 
-from ._mp import ZERO, Gradients, as_numpy, fsum, object_array, to_mpf_array, weighted, working_precision, wrap
+from ._mp import ZERO, Gradients, fsum, object_array, to_mpf_array, weighted, working_precision, wrap
 from ._reduction import LOSS_REDUCTIONS, reduce_losses, reduction_factor, resolve_reduction
 from ._rows import class_rows, rows_to_class_layout
 from ._targets import class_weights, index_targets
 
 
-class IndexProblem:
-    """Rows of a loss input with class-index targets: per row its target class, or None when ignored.
+class LossRows:
+    """Rows over the class dimension of a loss input, and how per-row results become the loss's results.
 
-    ``denominator`` is the documented 'mean' divisor, sum_n w_{y_n} * 1{y_n != ignore_index}.
+    Subclasses set ``values``, ``rows`` (M, C), ``out_shape``, ``n_classes``, ``weights`` and ``denominator``
+    (the documented 'mean' divisor).
     """
-
-    def __init__(self, input, target, weight, ignore_index):
-        self.values = to_mpf_array(input)
-        self.rows, self.out_shape = class_rows(self.values)
-        self.n_classes = self.rows.shape[1]
-        self.weights = class_weights(weight, self.n_classes)
-        self.targets = index_targets(target, self.out_shape, self.n_classes, ignore_index)
-        self.denominator = fsum(self.weights[t] for t in self.targets if t is not None)
 
     def finish(self, losses, scales, reduction):
         shaped = object_array(losses, self.out_shape), object_array(scales, self.out_shape)
@@ -32,6 +25,21 @@ class IndexProblem:
 
     def gradient_array(self, grad_rows):
         return rows_to_class_layout(np.asarray(grad_rows, dtype=object).reshape(self.rows.shape), self.values.shape)
+
+
+class IndexProblem(LossRows):
+    """Rows of a loss input with class-index targets: per row its target class, or None when ignored.
+
+    ``denominator`` is the documented 'mean' divisor, sum_n w_{y_n} * 1{y_n != ignore_index}.
+    """
+
+    def __init__(self, input, target, weight, ignore_index):
+        self.values = to_mpf_array(input)
+        self.rows, self.out_shape = class_rows(self.values)
+        self.n_classes = self.rows.shape[1]
+        self.weights = class_weights(weight, self.n_classes)
+        self.targets = index_targets(target, self.out_shape, self.n_classes, ignore_index)
+        self.denominator = fsum(self.weights[t] for t in self.targets if t is not None)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",

@@ -1,7 +1,7 @@
 """softmax and log_softmax along one dimension, with their vector-Jacobian products."""
 import numpy as np
 
-from ._mp import Gradients, fsum, object_array, to_mpf_array, working_precision, wrap
+from ._mp import Gradients, fsum, to_mpf_array, working_precision, wrap
 from ._rows import RowSoftmax, normalize_dim, to_rows
 
 
