@@ -16,6 +16,7 @@ from hypothesis import assume, event, given, settings, strategies as st  # noqa:
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 import oracle  # noqa: E402
+from oracle._reduction import LOSS_REDUCTIONS, resolve_reduction  # noqa: E402
 
 RTOL = 1e-12
 FORWARD = settings(max_examples=200, deadline=None, derandomize=True)
@@ -209,9 +210,8 @@ def smoothed_mean_over_zero_weight(case):
     if name != "cross_entropy" or args[1].dtype != np.int64 or not kwargs.get("label_smoothing"):
         return False
     target = args[1]
-    legacy = kwargs.get("size_average") is not None or kwargs.get("reduce") is not None
-    in_force = ("none" if kwargs.get("reduce") is False else "sum" if kwargs.get("size_average") is False
-                else "mean") if legacy else kwargs.get("reduction", "mean")
+    in_force = resolve_reduction(kwargs.get("reduction", "mean"), kwargs.get("size_average"), kwargs.get("reduce"),
+                                 LOSS_REDUCTIONS)
     weight = kwargs.get("weight")
     kept = target[target != kwargs.get("ignore_index", -100)]
     return in_force == "mean" and weight is not None and kept.size > 0 and weight[kept].sum() == 0
