@@ -1,0 +1,253 @@
+"""Case files: load YAML safely, validate against cases/schema.json, expand matrices into individual cases.
+
+Every problem is raised as a CaseFileError that names the file, the case id (or entry number) and the field,
+so that a person can fix the file without reading a traceback. docs/case-format.md describes the format.
+"""
+import copy
+import hashlib
+import itertools
+import json
+import string
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .dtypes import DTYPES
+
+CASES_DIR = Path(__file__).resolve().parent.parent / "cases"
+SCHEMA_PATH = CASES_DIR / "schema.json"
+TENSOR_ARGUMENTS = ("input", "target", "weight")
+_LEGACY = ("size_average", "reduce", "reduction")
+KEYWORDS = {  # the non-tensor keyword arguments of each torch.nn.functional signature
+    "softmax": ("dim",), "log_softmax": ("dim",),
+    "nll_loss": _LEGACY + ("ignore_index",), "cross_entropy": _LEGACY + ("ignore_index", "label_smoothing"),
+    "kl_div": _LEGACY + ("log_target",),
+}
+
+
+class CaseFileError(Exception):
+    """A case file (or xfail file) that cannot be used, with where and why."""
+
+    def __init__(self, path, message, case_id=None, field_path=None):
+        self.path, self.case_id, self.field_path = str(path), case_id, field_path
+        where = [self.path]
+        if case_id is not None:
+            where.append(f"case {case_id!r}")
+        if field_path:
+            where.append(f"field {field_path}")
+        super().__init__(f"{': '.join(where)}: {message}")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One fully expanded case: what to call, on which generated or literal inputs, and what to expect."""
+
+    id: str
+    function: str
+    inputs: dict  # argument name -> tensor spec (see docs/case-format.md)
+    kwargs: dict = field(default_factory=dict)
+    form: str = "functional"
+    dtypes: tuple = DTYPES
+    seed: int = 0
+    grad: bool = True
+    expect_error: str = None  # an oracle error class name, or None when a value is expected
+    tolerance_factor: float = 1.0
+    tolerance_reason: str = None
+    tags: tuple = ()
+    source: str = ""
+    description: str = ""
+
+    @property
+    def full_id(self):
+        return f"{self.function}/{self.id}"
+
+
+@lru_cache(maxsize=1)
+def _schema():
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def _validator(definition):
+    schema = {"$ref": f"#/$defs/{definition}", "$defs": _schema()["$defs"]}
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _check(document, validator, path, case_id, prefix):
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        field_path = ".".join([prefix] + [str(p) for p in error.absolute_path]).strip(".") or None
+        raise CaseFileError(path, error.message, case_id, field_path)
+
+
+def _read_yaml(path):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise CaseFileError(path, f"cannot be read ({error.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise CaseFileError(path, f"is not valid YAML{where}: {getattr(error, 'problem', None) or error}") from None
+
+
+def merge(base, fragment):
+    """Deep merge of two case fragments: mappings merge key by key, everything else is replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in fragment.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _label(value):
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "none"}[value]
+    return str(value)
+
+
+def _expand_matrix(matrix, path, entry_number):
+    """The cross product of the axes, each combination a case fragment with its id formatted from the labels."""
+    axes = matrix["axes"]
+    names = list(axes)
+    fields = {name for _, name, _, _ in string.Formatter().parse(matrix["id"]) if name}
+    unknown = fields - set(names)
+    if unknown:
+        raise CaseFileError(path, f"id template names {sorted(unknown)}, which are not axes ({', '.join(names)})",
+                            f"matrix #{entry_number}", "matrix.id")
+    options = []
+    for name in names:
+        axis = axes[name]
+        if isinstance(axis, list):  # plain values set the keyword argument of that name
+            options.append([(_label(v), {"kwargs": {name: v}}) for v in axis])
+        else:
+            options.append(list(axis.items()))
+    excluded = [{k: _label(v) for k, v in rule.items()} for rule in matrix.get("exclude", [])]
+    for rule_number, rule in enumerate(excluded):
+        if set(rule) - set(names):
+            raise CaseFileError(path, f"exclude rule names {sorted(set(rule) - set(names))}, which are not axes",
+                                f"matrix #{entry_number}", f"matrix.exclude.{rule_number}")
+    for combination in itertools.product(*options):
+        labels = {name: label for name, (label, _) in zip(names, combination)}
+        if any(all(labels[k] == v for k, v in rule.items()) for rule in excluded):
+            continue
+        fragment = matrix.get("base", {})
+        for _, part in combination:
+            fragment = merge(fragment, part)
+        fragment["id"] = matrix["id"].format(**labels)
+        yield fragment
+
+
+def default_seed(full_id):
+    """A case's seed when it names none: derived from its id, so that inputs do not depend on file order."""
+    return int.from_bytes(hashlib.sha256(full_id.encode()).digest()[:4], "little")
+
+
+def _to_case(document, fragment, path):
+    function = document["function"]
+    expect = fragment.get("expect", "value")
+    tolerance = fragment.get("tolerance", {})
+    full_id = f"{function}/{fragment['id']}"
+    return Case(
+        id=fragment["id"], function=function, inputs=fragment["inputs"], kwargs=fragment.get("kwargs", {}),
+        form=fragment.get("form", document.get("form", "functional")),
+        dtypes=tuple(fragment.get("dtypes", document.get("dtypes", DTYPES))),
+        seed=fragment.get("seed", default_seed(full_id)), grad=fragment.get("grad", True),
+        expect_error=None if expect == "value" else expect["error"],
+        tolerance_factor=float(tolerance.get("factor", 1.0)), tolerance_reason=tolerance.get("reason"),
+        tags=tuple(sorted(set(document.get("tags", [])) | set(fragment.get("tags", [])))),
+        source=str(path), description=fragment.get("description", ""))
+
+
+def _check_arguments(case, path):
+    unknown = set(case.inputs) - set(TENSOR_ARGUMENTS)
+    if "input" not in case.inputs:
+        raise CaseFileError(path, "every case needs inputs.input", case.id, "inputs")
+    if case.function in ("softmax", "log_softmax") and set(case.inputs) != {"input"}:
+        raise CaseFileError(path, f"{case.function} takes only inputs.input", case.id, "inputs")
+    if case.function != "softmax" and case.function != "log_softmax" and "target" not in case.inputs:
+        raise CaseFileError(path, f"{case.function} needs inputs.target", case.id, "inputs")
+    if case.function == "kl_div" and "weight" in case.inputs:
+        raise CaseFileError(path, "kl_div has no weight argument", case.id, "inputs.weight")
+    if unknown:
+        raise CaseFileError(path, f"unknown arguments {sorted(unknown)}", case.id, "inputs")
+    unknown_kwargs = set(case.kwargs) - set(KEYWORDS[case.function])
+    if unknown_kwargs:
+        raise CaseFileError(path, f"{sorted(unknown_kwargs)} not accepted by {case.function}; expected some of "
+                            f"{', '.join(KEYWORDS[case.function])}", case.id, "kwargs")
+    overlap = set(case.inputs) & set(case.kwargs)
+    if overlap:
+        raise CaseFileError(path, f"{sorted(overlap)} given both as inputs and as kwargs", case.id, "kwargs")
+
+
+def load_file(path):
+    """All cases of one file, expanded and validated; raises CaseFileError on the first problem."""
+    document = _read_yaml(path)
+    if not isinstance(document, dict):
+        raise CaseFileError(path, "must be a mapping with the keys 'function' and 'cases'")
+    _check(document, jsonschema.Draft202012Validator(_header_schema()), path, None, "")
+    entries = document["cases"]
+    case_validator, matrix_validator = _validator("case"), _validator("matrix")
+    cases, seen = [], {}
+    for number, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise CaseFileError(path, "must be a mapping (a case or a matrix)", f"#{number}", f"cases.{number}")
+        if "matrix" in entry:
+            if set(entry) != {"matrix"}:
+                raise CaseFileError(path, f"a matrix entry has only the key 'matrix', got {sorted(entry)}",
+                                    f"matrix #{number}", f"cases.{number}")
+            _check(entry["matrix"], matrix_validator, path, f"matrix #{number}", f"cases.{number}.matrix")
+            fragments = list(_expand_matrix(entry["matrix"], path, number))
+        else:
+            fragments = [entry]
+        for fragment in fragments:
+            case_id = fragment.get("id", f"#{number}")
+            _check(fragment, case_validator, path, case_id, f"cases.{number}")
+            case = _to_case(document, fragment, path)
+            _check_arguments(case, path)
+            if case.id in seen:
+                raise CaseFileError(path, f"duplicate id (first defined in entry {seen[case.id]})", case.id, "id")
+            seen[case.id] = number
+            cases.append(case)
+    return cases
+
+
+@lru_cache(maxsize=1)
+def _header_schema():
+    schema = _schema()
+    header = {key: value for key, value in schema.items() if key != "properties"}
+    header["properties"] = dict(schema["properties"], cases={"type": "array", "minItems": 1})
+    return header
+
+
+def case_files(paths=None):
+    """The YAML files named (files, or directories searched recursively); the default corpus when None."""
+    files = []
+    for entry in [CASES_DIR] if not paths else paths:
+        entry = Path(entry)
+        if entry.is_dir():
+            files.extend(sorted(p for p in entry.rglob("*.yaml") if "xfails" not in p.relative_to(entry).parts))
+        elif entry.exists():
+            files.append(entry)
+        else:
+            raise CaseFileError(entry, "does not exist")
+    return files
+
+
+def load_cases(paths=None):
+    """Every case of the given files or directories (default: cases/), ids unique across files."""
+    cases, origin = [], {}
+    for path in case_files(paths):
+        for case in load_file(path):
+            if case.full_id in origin:
+                raise CaseFileError(path, f"duplicate id, also defined in {origin[case.full_id]}", case.id, "id")
+            origin[case.full_id] = path
+            cases.append(case)
+    return cases

@@ -1,0 +1,67 @@
+"""The ``run`` and ``cases`` subcommands: configuration errors become exit status 2 with one clear line."""
+import sys
+
+from .backends import BackendLoadError
+from .casefile import CaseFileError
+from .console import print_failures, print_summary, progress_bar
+from .executor import WorkerStartError
+from .results import exit_status, results_document, write_json
+from .select import SelectionError
+
+USAGE_ERROR = 2
+CONFIGURATION_ERRORS = (CaseFileError, SelectionError, BackendLoadError, WorkerStartError)
+
+
+def _session(options):
+    from .session import Session
+
+    return Session(options)
+
+
+def run_command(options, args):
+    try:
+        session = _session(options)
+        for warning in session.warnings():
+            print(f"warning: {warning}", file=sys.stderr)
+        if not session.selected:
+            print("error: no case matches the selection", file=sys.stderr)
+            return USAGE_ERROR
+        total = len(session.selected)
+        with progress_bar(sum(len(d) for _, d in session.selected), not args.quiet) as bar:
+            task = bar.add_task(options.backend, total=sum(len(d) for _, d in session.selected), status="")
+            failed = [0]
+
+            def on_result(case, dtype, records, timings):
+                failed[0] += sum(r["status"] in ("failed", "error", "xpassed") for r in records)
+                bar.update(task, advance=1, status=f"{failed[0]} failed" if failed[0] else "")
+
+            records, timings = session.run(on_result)
+    except CONFIGURATION_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    summary = session.summary(records)
+    timings["cases"] = total
+    if args.json:
+        write_json(args.json, results_document(session.environment(), records, summary, timings, session.warnings()))
+    if not args.quiet:
+        print_failures(records)
+    print_summary(summary)
+    print(f"wall {timings['wall_s']:.1f} s (oracle {timings['oracle_s']:.1f} s, backend {timings['backend_s']:.1f} s, "
+          f"cache {timings['cache'].get('hits', 0)} hits / {timings['cache'].get('misses', 0)} misses)")
+    return exit_status(records)
+
+
+def list_cases(options, args):
+    try:
+        session = _session(options)
+    except CONFIGURATION_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    pairs = sum(len(dtypes) for _, dtypes in session.selected)
+    if not args.count:
+        for case, dtypes in session.selected:
+            tags = f"  [{', '.join(case.tags)}]" if case.tags else ""
+            expect = f"  raises {case.expect_error}" if case.expect_error else ""
+            print(f"{case.full_id}  ({','.join(dtypes)}){expect}{tags}")
+    print(f"{len(session.selected)} cases, {pairs} (case, dtype) pairs, from {len(session.cases)} loaded")
+    return 0

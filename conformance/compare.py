@@ -1,0 +1,116 @@
+"""Comparison of a backend's array with the oracle's, and failure reports in the style of scipy's FuncData.
+
+Error is measured in units of the dtype's unit roundoff u, relative to the oracle's scale floored at the
+dtype's smallest normal number (below it, a dtype has only absolute precision):
+    error_u = |got - wanted| / (u * max(scale, smallest_normal))
+A cheap vectorised check runs first; the per-element listing is built only for a failure.
+"""
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from .dtypes import float_format, round_to
+
+WORST_SHOWN = 5  # elements listed in a failure message
+
+
+@dataclass
+class CheckResult:
+    """One check of one case in one dtype; ``status`` is passed, failed or skipped (xfail is applied later)."""
+
+    check: str
+    status: str
+    message: str = ""
+    error_u: Optional[float] = None  # the largest error, in units of u relative to the scale
+    budget_u: Optional[float] = None
+    n: int = 0  # elements compared
+    bad: int = 0  # elements over budget, or with a wrong NaN/inf pattern
+    worst: dict = field(default_factory=dict)  # {"index": [...], "got": float, "wanted": float}
+    max_abs: Optional[float] = None
+    max_rel: Optional[float] = None
+
+
+def _pattern(values):
+    """0 finite, 1 NaN, 2 +inf, 3 -inf."""
+    return np.select([np.isnan(values), values == np.inf, values == -np.inf], [1, 2, 3], 0)
+
+
+def _format_value(value):
+    return repr(float(value)) if np.isfinite(value) else str(float(value))
+
+
+def _listing(indices, got, wanted_hi, errors_u=None):
+    lines = []
+    for index in indices:
+        position = tuple(int(i) for i in np.unravel_index(index, got.shape)) if got.ndim else ()
+        detail = f" ({errors_u.flat[index]:.3g} u)" if errors_u is not None else ""
+        lines.append(f"    {position} => {_format_value(got.flat[index])} != "
+                     f"{_format_value(wanted_hi.flat[index])}{detail}")
+    return lines
+
+
+def check_shape(got, wanted, check="shape"):
+    if got.shape == wanted.hi.shape:
+        return CheckResult(check, "passed", n=1)
+    return CheckResult(check, "failed", f"shape {got.shape}, but should be {wanted.hi.shape}", n=1, bad=1)
+
+
+def check_dtype(got_dtype, dtype, check="dtype"):
+    if got_dtype == dtype:
+        return CheckResult(check, "passed", n=1)
+    return CheckResult(check, "failed", f"dtype {got_dtype}, but should be {dtype}", n=1, bad=1)
+
+
+def check_pattern(got, wanted, dtype, check="nonfinite"):
+    """The exact positions of NaN, +inf and -inf; the oracle's value is first rounded to the dtype (overflow)."""
+    expected = _pattern(round_to(wanted.hi, dtype))
+    mismatch = _pattern(got) != expected
+    bad = int(np.count_nonzero(mismatch))
+    if not bad:
+        return CheckResult(check, "passed", n=got.size)
+    lines = [f"NaN/inf pattern differs at {bad} of {got.size} elements:"]
+    lines += _listing(np.flatnonzero(mismatch)[:WORST_SHOWN], got, wanted.hi)
+    return CheckResult(check, "failed", "\n".join(lines), n=got.size, bad=bad)
+
+
+def check_values(got, wanted, dtype, budget_u, check="value"):
+    """Finite elements within budget_u units of roundoff; reports Max |adiff|, |rdiff|, bad results, worst points."""
+    fmt = float_format(dtype)
+    comparable = np.isfinite(got) & np.isfinite(round_to(wanted.hi, dtype))
+    n = int(np.count_nonzero(comparable))
+    if not n:
+        return CheckResult(check, "passed", "no finite elements to compare", error_u=0.0, budget_u=budget_u)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        adiff = np.where(comparable, np.abs((got - wanted.hi) - wanted.lo), 0.0)  # got - hi is exact when close
+        reference = np.maximum(np.where(comparable, wanted.scale, 0.0), fmt.smallest_normal)
+        errors_u = adiff / (fmt.unit_roundoff * reference)
+        rdiff = np.where(comparable & (wanted.hi != 0), adiff / np.abs(wanted.hi), 0.0)
+    bad_mask = errors_u > budget_u
+    worst = int(np.argmax(errors_u))
+    result = CheckResult(
+        check, "passed", error_u=float(errors_u.flat[worst]), budget_u=budget_u, n=n,
+        bad=int(np.count_nonzero(bad_mask)), max_abs=float(adiff.max()), max_rel=float(rdiff.max()),
+        worst={"index": [int(i) for i in np.unravel_index(worst, got.shape)] if got.ndim else [],
+               "got": float(got.flat[worst]), "wanted": float(wanted.hi.flat[worst])})
+    if not result.bad:
+        return result
+    order = np.argsort(-errors_u, axis=None, kind="stable")[:min(WORST_SHOWN, result.bad)]
+    lines = [f"Max |adiff|: {result.max_abs:.6g}", f"Max |rdiff|: {result.max_rel:.6g}",
+             f"Max error: {result.error_u:.4g} u of {dtype} (u = 2**-{fmt.precision}), budget {budget_u:.4g} u",
+             f"Bad results ({result.bad} out of {n}), worst first (index => got != wanted):"]
+    lines += _listing(order, got, wanted.hi, errors_u)
+    result.status, result.message = "failed", "\n".join(lines)
+    return result
+
+
+def compare_array(got, got_dtype, wanted, dtype, budget_u, prefix=""):
+    """shape, dtype, NaN/inf pattern and value checks of one array; later checks skip when shape differs."""
+    names = [f"{prefix}{name}" for name in ("shape", "dtype", "nonfinite", "value")] if prefix else \
+        ["shape", "dtype", "nonfinite", "value"]
+    shape = check_shape(got, wanted, names[0])
+    results = [shape, check_dtype(got_dtype, dtype, names[1])]
+    if shape.status != "passed":
+        reason = "not compared: the shape differs (see the shape check)"
+        return results + [CheckResult(name, "skipped", reason) for name in names[2:]]
+    return results + [check_pattern(got, wanted, dtype, names[2]), check_values(got, wanted, dtype, budget_u, names[3])]

@@ -1,0 +1,50 @@
+"""Terminal output of a run: a progress bar while it runs (only on a terminal), the summary table, failures."""
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+SHOWN_FAILURES = 20  # failure details printed in full; the JSON report has them all
+
+
+def progress_bar(total, enabled):
+    console = Console(stderr=True)
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
+                    disable=not (enabled and console.is_terminal), transient=False)
+
+
+def _ratio(value):
+    return "" if value is None else f"{value:.3g}"
+
+
+def print_summary(summary, console=None):
+    console = console or Console(file=sys.stdout, width=140)
+    table = Table(title="loss-conformance: checks per function and dtype")
+    for column in ("function", "dtype", "passed", "failed", "xfailed", "xpassed", "skipped", "error",
+                   "worst error / budget"):
+        table.add_column(column, justify="left" if column in ("function", "dtype") else "right")
+    for row in summary["table"]:
+        table.add_row(row["function"], row["dtype"], *(str(row[s]) for s in
+                      ("passed", "failed", "xfailed", "xpassed", "skipped", "error")),
+                      _ratio(row["worst_error_over_budget"]))
+    console.print(table)
+    totals = summary["totals"]
+    console.print(f"{summary['checks']} checks: " + ", ".join(f"{totals[s]} {s}" for s in totals if totals[s]))
+
+
+def print_failures(records, console=None):
+    console = console or Console(file=sys.stdout, width=140, highlight=False)
+    bad = [r for r in records if r["status"] in ("failed", "xpassed", "error")]
+    for record in bad[:SHOWN_FAILURES]:
+        console.print(f"[bold red]{record['status'].upper()}[/] {record['case']} [{record['dtype']}] "
+                      f"{record['check']}", markup=True)
+        if record.get("message"):
+            console.print(record["message"], markup=False)
+        if record["status"] == "xpassed":
+            console.print(f"expected to fail ({record.get('reason')}), but passed", markup=False)
+        if record.get("reproduce"):
+            console.print(f"reproduce: {record['reproduce']}", markup=False)
+    if len(bad) > SHOWN_FAILURES:
+        console.print(f"... and {len(bad) - SHOWN_FAILURES} more (see the JSON report)", markup=False)

@@ -1,0 +1,163 @@
+"""Running cases in isolated worker processes, so that a backend that hangs or crashes fails only its case.
+
+Each worker loads the backend from its spec and runs ``run_case``; it reports "busy" before each backend call
+and "idle" after, and the parent enforces ``timeout`` only while a worker is busy (the oracle's time is not the
+backend's). A worker that times out is killed, one that dies is noticed by its closed pipe; either way the case
+in hand fails in that dtype with the reason, its remaining dtypes go to a fresh worker, and the run goes on.
+"""
+import multiprocessing
+import time
+from collections import deque
+from multiprocessing.connection import wait
+
+from .backends import load_backend
+from .compare import CheckResult
+from .reference import OracleCache
+from .runner import make_record, run_case
+from .tolerances import Tolerances
+
+
+class WorkerStartError(RuntimeError):
+    """A worker could not load the backend (the message carries its error)."""
+
+
+def _worker_main(connection, spec, device, cache_dir, tolerances_path, context):
+    try:
+        backend = load_backend(spec, device)
+        cache, tolerances = OracleCache(cache_dir), Tolerances.load(tolerances_path)
+    except BaseException as error:  # report why, then stop: the parent turns it into a usage error
+        connection.send(("fatal", f"{type(error).__name__}: {error}"))
+        return
+    connection.send(("ready", backend.describe()))
+    while True:
+        message = connection.recv()
+        if message[0] == "stop":
+            return
+        _, case, dtypes = message
+        for dtype, records, timings in run_case(case, dtypes, backend, cache, tolerances, context,
+                                                notify=lambda state: connection.send((state,))):
+            connection.send(("records", case.full_id, dtype, records, timings))
+        connection.send(("done", case.full_id, {"hits": cache.hits, "misses": cache.misses}))
+        cache.hits = cache.misses = 0  # the parent adds up what each "done" reports
+
+
+class _Worker:
+    def __init__(self, mp_context, arguments):
+        self.connection, child = mp_context.Pipe()
+        self.process = mp_context.Process(target=_worker_main, args=(child,) + arguments, daemon=True)
+        self.process.start()
+        child.close()
+        self.task = None  # (case, remaining dtypes)
+        self.busy_since = None
+
+    def stop(self, kill=False):
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.connection.send(("stop",))
+            except OSError:
+                pass
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.connection.close()
+
+
+class Executor:
+    """A pool of ``jobs`` isolated workers; ``run(cases, dtypes_of)`` yields (case, dtype, records, timings)."""
+
+    def __init__(self, spec, device, cache_dir, tolerances_path, context, jobs=1, timeout=60.0):
+        self._arguments = (spec, device, str(cache_dir) if cache_dir else None,
+                           str(tolerances_path) if tolerances_path else None, context)
+        self._mp = multiprocessing.get_context("spawn")  # never fork a process that may hold CUDA or threads
+        self.jobs, self.timeout, self.context = max(1, jobs), timeout, context
+        self.backend_description, self.cache_stats = None, {"hits": 0, "misses": 0}
+
+    def _start(self):
+        worker = _Worker(self._mp, self._arguments)
+        if not worker.connection.poll(600):
+            worker.stop(kill=True)
+            raise WorkerStartError("a worker did not start within 600 s")
+        try:
+            message = worker.connection.recv()
+        except EOFError:
+            worker.stop(kill=True)
+            raise WorkerStartError(f"a worker died while starting (exit code {worker.process.exitcode})") from None
+        if message[0] == "fatal":
+            worker.stop(kill=True)
+            raise WorkerStartError(message[1])
+        self.backend_description = message[1]
+        return worker
+
+    def _failure(self, worker, reason):
+        """Records for the dtype in hand, failed with the reason; the rest of the case goes back to the queue."""
+        case, dtypes = worker.task
+        record = make_record(case, dtypes[0], CheckResult("call", "failed", reason, n=1, bad=1), self.context)
+        return case, dtypes[0], [record], {}, (case, dtypes[1:])
+
+    def run(self, tasks):
+        """tasks: iterable of (case, dtypes). Yields (case, dtype, records, timings) as results arrive."""
+        queue = deque(tasks)
+        workers = [self._start() for _ in range(min(self.jobs, len(queue)) or 1)]
+        try:
+            yield from self._loop(queue, workers)
+        finally:
+            for worker in workers:
+                worker.stop(kill=worker.task is not None)
+
+    def _dispatch(self, queue, workers):
+        for worker in workers:
+            if worker.task is None and queue:
+                case, dtypes = queue.popleft()
+                if dtypes:
+                    worker.task = (case, list(dtypes))
+                    worker.connection.send(("case", case, list(dtypes)))
+
+    def _loop(self, queue, workers):
+        while True:
+            self._dispatch(queue, workers)
+            active = [w for w in workers if w.task is not None]
+            if not active:
+                return
+            deadlines = [w.busy_since + self.timeout - time.monotonic() for w in active if w.busy_since is not None]
+            ready = wait([w.connection for w in active], timeout=max(0.0, min(deadlines)) if deadlines else None)
+            for worker in active:
+                if worker.connection in ready:
+                    yield from self._receive(worker, queue, workers)
+                elif worker.busy_since is not None and time.monotonic() - worker.busy_since > self.timeout:
+                    yield from self._replace(worker, queue, workers,
+                                             f"timed out: the backend did not return within {self.timeout:g} s")
+
+    def _receive(self, worker, queue, workers):
+        try:
+            message = worker.connection.recv()
+        except (EOFError, OSError):
+            worker.process.join(timeout=5)
+            yield from self._replace(worker, queue, workers,
+                                     f"the backend process died (exit code {worker.process.exitcode})")
+            return
+        kind = message[0]
+        if kind == "busy":
+            worker.busy_since = time.monotonic()
+        elif kind == "idle":
+            worker.busy_since = None
+        elif kind == "records":
+            _, _, dtype, records, timings = message
+            case, dtypes = worker.task
+            worker.task = (case, [d for d in dtypes if d != dtype])
+            yield case, dtype, records, timings
+        elif kind == "done":
+            worker.task, worker.busy_since = None, None
+            for key in ("hits", "misses"):
+                self.cache_stats[key] += message[2][key]
+
+    def _replace(self, worker, queue, workers, reason):
+        case, dtype, records, timings, rest = self._failure(worker, reason)
+        worker.task = None
+        worker.stop(kill=True)
+        workers[workers.index(worker)] = self._start()
+        if rest[1]:
+            queue.appendleft(rest)
+        yield case, dtype, records, timings

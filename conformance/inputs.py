@@ -1,0 +1,190 @@
+"""Seeded, bit-reproducible inputs for a case, and their rounding to the dtype under test.
+
+Only operations that IEEE 754 defines exactly are used on generated values (the bits of numpy's PCG64 stream,
++, -, *, /, frexp/ldexp, correctly rounded fsum); exp and log for probability transforms are evaluated in
+mpmath and rounded once to float64. So the same seed gives the same inputs on every machine and platform
+libm. Each argument draws from its own stream, keyed by (case seed, argument), so adding an argument or a
+modifier to one tensor does not change the others.
+"""
+import math
+
+import mpmath
+import numpy as np
+
+from .dtypes import round_to
+
+STREAM_KEYS = {"input": 0, "target": 1, "weight": 2, "grad_output": 3}
+INDEX_DTYPES = {"int64": np.int64, "int32": np.int32, "uint8": np.uint8, "bool": np.bool_}
+MODIFIERS = ("zeros", "negative", "neg_inf", "pos_inf", "nan")  # applied in this order
+TRANSFORM_PREC = 96  # bits for exp/log in transforms: then one rounding to float64
+
+
+def class_dim(ndim):
+    """The class dimension of a loss input: 0 for (C), 1 for (N, C, d1, ...)."""
+    return 0 if ndim <= 1 else 1
+
+
+def parse_number(value):
+    """A literal: a YAML number, or a string holding a hex float, a round-trip decimal, inf or nan."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        return float.fromhex(text) if "0x" in text else float(text)
+    return float(value)
+
+
+def _literal(values, integer):
+    if integer:
+        return np.array(values, dtype=np.int64)
+    parse = np.frompyfunc(parse_number, 1, 1)
+    return np.asarray(parse(np.array(values, dtype=object)), dtype=np.float64)
+
+
+def _normal(rng, shape):
+    """Irwin-Hall: the sum of 12 uniforms minus 6, mean 0, variance 1, support [-6, 6]; adds in a fixed order."""
+    uniforms = rng.random((12,) + tuple(shape))
+    total = uniforms[0].copy()
+    for k in range(1, 12):
+        total += uniforms[k]
+    return total - 6.0
+
+
+def _distribution(spec, rng, shape):
+    dist = spec.get("dist", "normal")
+    if dist == "normal":
+        return spec.get("loc", 0.0) + spec.get("scale", 1.0) * _normal(rng, shape)
+    if dist == "uniform":
+        low, high = spec.get("low", 0.0), spec.get("high", 1.0)
+        return low + (high - low) * rng.random(shape)
+    if dist == "logspace":  # |x| = m * 2**e: m uniform in [1, 2), e an integer uniform in [low, high]
+        exponents = rng.integers(int(spec.get("low", -10)), int(spec.get("high", 10)), endpoint=True, size=shape)
+        magnitudes = np.ldexp(1.0 + rng.random(shape), exponents)
+        sign = spec.get("sign", "any")
+        if sign == "any":
+            return np.where(rng.random(shape) < 0.5, -magnitudes, magnitudes)
+        return -magnitudes if sign == "negative" else magnitudes
+    return np.full(shape, parse_number(spec.get("value", 0.0)))  # constant
+
+
+def _count(fraction, size):
+    if fraction == "all":
+        return size
+    return min(size, max(1, round(fraction * size))) if fraction > 0 and size else 0
+
+
+def _apply_modifiers(values, spec, rng):
+    flat = values.reshape(-1)
+    for name, replacement in zip(MODIFIERS, (0.0, None, -np.inf, np.inf, np.nan)):
+        count = _count(spec.get(name, 0), flat.size)
+        if count:
+            positions = rng.permutation(flat.size)[:count]
+            flat[positions] = -np.abs(flat[positions]) if replacement is None else replacement
+    return flat.reshape(values.shape)
+
+
+def _along_rows(values, dim, per_row):
+    """Apply per_row(list of floats) -> list of floats along ``dim``."""
+    if values.ndim == 0:
+        return np.asarray(per_row([float(values)])[0])
+    moved = np.moveaxis(values, dim, -1)
+    rows = moved.reshape(-1, moved.shape[-1]) if moved.size else moved.reshape(0, moved.shape[-1])
+    out = np.array([per_row([float(v) for v in row]) for row in rows], dtype=np.float64).reshape(moved.shape)
+    return np.moveaxis(out, -1, dim)
+
+
+def _log_softmax_row(row):
+    with mpmath.workprec(TRANSFORM_PREC):
+        top = max(row)
+        if not math.isfinite(top):
+            return [math.nan] * len(row)
+        log_total = mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(x) - top) for x in row))
+        return [float(mpmath.mpf(x) - top - log_total) for x in row]
+
+
+def _transform(values, name, dim):
+    logs = _along_rows(values, dim, _log_softmax_row)
+    if name == "log_softmax":
+        return logs
+    with mpmath.workprec(TRANSFORM_PREC):
+        return np.vectorize(lambda v: float(mpmath.exp(v)), otypes=[np.float64])(logs) if logs.size else logs
+
+
+def _index_target(spec, rng, input_shape, kwargs):
+    n_classes = input_shape[class_dim(len(input_shape))] if input_shape else 1
+    shape = tuple(spec["shape"]) if "shape" in spec else tuple(
+        s for k, s in enumerate(input_shape) if k != class_dim(len(input_shape)))
+    target = rng.integers(0, max(n_classes, 1), size=shape)
+    flat = target.reshape(-1)
+    ignore_index = kwargs.get("ignore_index", -100)
+    count = _count(spec.get("ignore", 0), flat.size)
+    if count:
+        flat[rng.permutation(flat.size)[:count]] = ignore_index
+    if "out_of_range" in spec and flat.size:
+        bad = n_classes if spec["out_of_range"] == "high" else (-2 if ignore_index != -2 else -3)
+        flat[rng.integers(0, flat.size)] = bad
+    return flat.reshape(shape)
+
+
+def _probabilities(spec, rng, shape, dim):
+    if spec.get("one_hot"):
+        values = np.zeros(shape)
+        if values.size:
+            moved = np.moveaxis(values, dim, -1).reshape(-1, shape[dim] if shape else 1)
+            moved[np.arange(moved.shape[0]), rng.integers(0, moved.shape[1], size=moved.shape[0])] = 1.0
+            values = np.moveaxis(moved.reshape(np.moveaxis(values, dim, -1).shape), -1, dim)
+        return values
+    values = rng.random(shape)
+    if spec.get("normalized", True):
+        values = _along_rows(values, dim, lambda row: [x / math.fsum(row) for x in row])
+    return values
+
+
+def make_tensor(name, spec, seed, input_shape=None, kwargs=None):
+    """The float64 (or integer) source values of one argument, before rounding to a dtype."""
+    rng = np.random.default_rng([seed, STREAM_KEYS[name]])
+    kind = spec.get("kind", "float")
+    integer = kind == "index" or spec.get("dtype") in INDEX_DTYPES
+    if "values" in spec:
+        values = _literal(spec["values"], integer)
+    elif kind == "index":
+        values = _index_target(spec, rng, input_shape, kwargs or {})
+    else:
+        shape = tuple(spec.get("shape", input_shape if input_shape is not None else ()))
+        dim = spec.get("dim", class_dim(len(shape)))
+        if kind in ("probabilities", "log_probabilities"):
+            values = _probabilities(spec, rng, shape, dim)
+            if kind == "log_probabilities":
+                values = _log_of(values)
+        else:
+            values = _distribution(spec, rng, shape) + spec.get("shift", 0.0)
+            if "transform" in spec:
+                values = _transform(values, spec["transform"], dim)
+        values = _apply_modifiers(np.array(values, dtype=np.float64), spec, rng)
+    if integer:
+        return values.astype(INDEX_DTYPES.get(spec.get("dtype", "int64"), np.int64))
+    return values
+
+
+def _log_of(values):
+    with mpmath.workprec(TRANSFORM_PREC):
+        return np.vectorize(lambda v: float(mpmath.log(v)) if v > 0 else -math.inf, otypes=[np.float64])(values) \
+            if values.size else values
+
+
+def make_inputs(case):
+    """{argument: source array} for every tensor argument of a case (input first: targets derive from it)."""
+    arrays = {"input": make_tensor("input", case.inputs["input"], case.seed)}
+    for name in ("target", "weight"):
+        if name in case.inputs:
+            arrays[name] = make_tensor(name, case.inputs[name], case.seed, arrays["input"].shape, case.kwargs)
+    return arrays
+
+
+def rounded_inputs(arrays, dtype):
+    """The arrays as the dtype under test holds them (float64 arrays of dtype values); integers unchanged."""
+    return {name: round_to(a, dtype) if a.dtype.kind == "f" else a for name, a in arrays.items()}
+
+
+def make_grad_output(seed, shape, dtype):
+    """A seeded random upstream gradient (approximately normal), already rounded to the dtype."""
+    rng = np.random.default_rng([seed, STREAM_KEYS["grad_output"]])
+    return round_to(_normal(rng, shape), dtype)
