@@ -227,13 +227,18 @@ def _header_schema():
     return header
 
 
+def _is_support_file(relative_path):
+    """Budget and expected-deviation files live beside the cases but are not case files."""
+    return relative_path.name == "tolerances.yaml" or "xfails" in relative_path.parts
+
+
 def case_files(paths=None):
     """The YAML files named (files, or directories searched recursively); the default corpus when None."""
     files = []
     for entry in [CASES_DIR] if not paths else paths:
         entry = Path(entry)
         if entry.is_dir():
-            files.extend(sorted(p for p in entry.rglob("*.yaml") if "xfails" not in p.relative_to(entry).parts))
+            files.extend(sorted(p for p in entry.rglob("*.yaml") if not _is_support_file(p.relative_to(entry))))
         elif entry.exists():
             files.append(entry)
         else:

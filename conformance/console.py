@@ -45,6 +45,13 @@ def print_failures(records, console=None):
         if record["status"] == "xpassed":
             console.print(f"expected to fail ({record.get('reason')}), but passed", markup=False)
         if record.get("reproduce"):
-            console.print(f"reproduce: {record['reproduce']}", markup=False)
+            console.print(f"reproduce: {record['reproduce']}", markup=False, soft_wrap=True)
     if len(bad) > SHOWN_FAILURES:
         console.print(f"... and {len(bad) - SHOWN_FAILURES} more (see the JSON report)", markup=False)
+
+
+def print_diagnosis(sentences, console=None):
+    console = console or Console(file=sys.stdout, width=140, highlight=False)
+    for function, lines in sorted(sentences.items()):
+        for line in lines:
+            console.print(f"{function}: {line}", markup=False)

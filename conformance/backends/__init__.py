@@ -9,6 +9,7 @@ A spec is one of
 docs/backends.md describes the protocol and how to plug in a kernel.
 """
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Optional, Protocol, runtime_checkable
@@ -83,8 +84,9 @@ def _from_object(obj, spec, device):
         return obj
     if any(callable(getattr(obj, name, None)) for name in FUNCTIONS):
         return TorchBackend(namespace=obj, device=device, name=spec)
-    if callable(obj):  # a factory: called with the device, it returns a backend or a namespace
-        return _from_object(obj(device=device), spec, device)
+    if callable(obj):  # a factory: called (with device= if it takes it), it returns a backend or a namespace
+        takes_device = "device" in inspect.signature(obj).parameters
+        return _from_object(obj(device=device) if takes_device else obj(), spec, device)
     raise BackendLoadError(f"{spec!r} resolved to {type(obj).__name__}, which offers none of "
                            f"{', '.join(FUNCTIONS)} and does not implement the Backend protocol")
 

@@ -1,0 +1,163 @@
+"""Expected deviations of one backend: which checks of which cases are known to fail, and why.
+
+An xfail file is YAML (read with ``yaml.safe_load`` only)::
+
+    backend: torch                              # informational
+    entries:
+      - id: "kl_div/zero-target-inf-input*"     # fnmatch pattern over full case ids "function/case-id"
+        dtypes: [float16, bfloat16]             # optional; default every dtype
+        checks: ["nonfinite", "grad_input.*"]   # optional fnmatch patterns over check names; default every check
+        reason: "torch returns NaN for 0 * log(0/q) when q is infinite"   # required, at least 10 characters
+        spec: "docs/spec-notes.md#kl_div"       # optional: the spec-notes entry or source line
+        strict: true                            # optional (default true): a check that passes is "xpassed"
+
+Every problem raises a CaseFileError naming the file, the entry (its id pattern, or "#index") and the field.
+The first entry that matches a (case, dtype, check) decides; ``apply_xfail`` maps the check's status through it.
+"""
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import yaml
+
+from .casefile import CaseFileError
+from .dtypes import DTYPES
+
+__all__ = ["XfailEntry", "XfailSet", "apply_xfail", "load_xfails"]
+
+MIN_REASON_LENGTH = 10
+_TOP_KEYS = ("backend", "entries")
+_ENTRY_KEYS = ("id", "dtypes", "checks", "reason", "spec", "strict")
+
+
+@dataclass(frozen=True)
+class XfailEntry:
+    """One expected deviation; ``dtypes`` and ``checks`` of None mean every dtype and every check."""
+
+    id: str
+    reason: str
+    dtypes: tuple | None = None
+    checks: tuple | None = None
+    spec: str | None = None
+    strict: bool = True
+    source: str = ""
+
+    def matches(self, full_id, dtype, check):
+        return (fnmatchcase(full_id, self.id) and (self.dtypes is None or dtype in self.dtypes)
+                and (self.checks is None or any(fnmatchcase(check, pattern) for pattern in self.checks)))
+
+
+def _read(path):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise CaseFileError(path, f"cannot be read ({error.strerror or error})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise CaseFileError(path, f"is not valid YAML{where}: {getattr(error, 'problem', None) or error}") from None
+
+
+def _string_list(value, path, name, field, accepted=None):
+    """A non-empty list of non-empty strings, each one of ``accepted`` when given, as a tuple."""
+    what = f"a non-empty list of {'dtype names' if accepted else 'check-name patterns'}"
+    if not isinstance(value, list) or not value:
+        raise CaseFileError(path, f"must be {what}, e.g. {list(accepted or ['value', 'grad_input.*'])}", name, field)
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item:
+            raise CaseFileError(path, f"must be {what}; got {item!r}", name, f"{field}.{index}")
+        if accepted is not None and item not in accepted:
+            raise CaseFileError(path, f"unknown dtype {item!r}; accepted: {', '.join(accepted)}", name,
+                                f"{field}.{index}")
+    return tuple(value)
+
+
+def _entry(raw, number, path):
+    """One validated XfailEntry from the mapping at ``entries[number]``."""
+    field = f"entries.{number}"
+    if not isinstance(raw, dict):
+        raise CaseFileError(path, "must be a mapping with at least 'id' and 'reason'", f"#{number}", field)
+    name = raw["id"] if isinstance(raw.get("id"), str) and raw["id"] else f"#{number}"
+    unknown = sorted(str(key) for key in raw if key not in _ENTRY_KEYS)
+    if unknown:
+        raise CaseFileError(path, f"unknown keys {unknown}; accepted: {', '.join(_ENTRY_KEYS)}", name, field)
+    for key in ("id", "reason"):
+        if key not in raw:
+            raise CaseFileError(path, f"required key '{key}' is missing", name, f"{field}.{key}")
+    for key in ("id", "reason", "spec"):
+        if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
+            raise CaseFileError(path, f"must be a non-empty string, got {raw[key]!r}", name, f"{field}.{key}")
+    if len(raw["reason"].strip()) < MIN_REASON_LENGTH:
+        raise CaseFileError(path, f"must explain the deviation in at least {MIN_REASON_LENGTH} characters, got "
+                            f"{raw['reason']!r}", name, f"{field}.reason")
+    if not isinstance(raw.get("strict", True), bool):
+        raise CaseFileError(path, f"must be true or false, got {raw['strict']!r}", name, f"{field}.strict")
+    dtypes = _string_list(raw["dtypes"], path, name, f"{field}.dtypes", DTYPES) if "dtypes" in raw else None
+    checks = _string_list(raw["checks"], path, name, f"{field}.checks") if "checks" in raw else None
+    return XfailEntry(id=raw["id"], reason=raw["reason"].strip(), dtypes=dtypes, checks=checks,
+                      spec=raw.get("spec"), strict=raw.get("strict", True), source=str(path))
+
+
+def load_xfails(path) -> list:
+    """The entries of one xfail file, in file order; raises CaseFileError on the first problem."""
+    document = _read(path)
+    if not isinstance(document, dict):
+        raise CaseFileError(path, "must be a mapping with the key 'entries' (and optionally 'backend')")
+    unknown = sorted(str(key) for key in document if key not in _TOP_KEYS)
+    if unknown:
+        raise CaseFileError(path, f"unknown top-level keys {unknown}; accepted: {', '.join(_TOP_KEYS)}")
+    if "backend" in document and not isinstance(document["backend"], str):
+        raise CaseFileError(path, f"must be a string, got {document['backend']!r}", field_path="backend")
+    if not isinstance(document.get("entries"), list):
+        raise CaseFileError(path, "must be a list of entries", field_path="entries")
+    entries, seen = [], {}
+    for number, raw in enumerate(document["entries"]):
+        entry = _entry(raw, number, path)
+        key = (entry.id, entry.dtypes and tuple(sorted(entry.dtypes)), entry.checks and tuple(sorted(entry.checks)))
+        if key in seen:
+            raise CaseFileError(path, f"duplicate of entry #{seen[key]} (same id, dtypes and checks)", entry.id,
+                                f"entries.{number}")
+        seen[key] = number
+        entries.append(entry)
+    return entries
+
+
+class XfailSet:
+    """The expected deviations of a backend, searched in order: the first matching entry wins."""
+
+    def __init__(self, entries):
+        self.entries = list(entries)
+
+    @classmethod
+    def from_paths(cls, paths):
+        """The entries of several files, concatenated in the order given."""
+        return cls(entry for path in paths for entry in load_xfails(path))
+
+    def __len__(self):
+        return len(self.entries)
+
+    def match(self, full_id, dtype, check):
+        """The first entry covering this check of this case in this dtype, or None."""
+        return next((entry for entry in self.entries if entry.matches(full_id, dtype, check)), None)
+
+    def unmatched(self, full_ids):
+        """The entries whose id pattern matches none of ``full_ids``: stale or misspelt, worth a warning."""
+        full_ids = list(full_ids)
+        return [entry for entry in self.entries if not any(fnmatchcase(i, entry.id) for i in full_ids)]
+
+
+def apply_xfail(status: str, entry: XfailEntry | None) -> str:
+    """A check's status seen through its xfail entry.
+
+    failed -> "xfailed"; passed -> "xpassed" when the entry is strict (counted as a failure), else "passed";
+    skipped (and any other status) is unchanged, as is every status when there is no entry.
+    """
+    if entry is None:
+        return status
+    if status == "failed":
+        return "xfailed"
+    if status == "passed":
+        return "xpassed" if entry.strict else "passed"
+    return status
