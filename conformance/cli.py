@@ -88,7 +88,7 @@ def _options(args):
         functions=args.function, keyword=args.keyword, ids=tuple(args.ids), case_paths=tuple(args.cases or ()),
         xfail_paths=None if getattr(args, "xfails", None) is None else tuple(args.xfails),
         include_tags=tuple(args.include_tag), jobs=getattr(args, "jobs", 1), timeout=getattr(args, "timeout", 60.0),
-        cache_dir=None if getattr(args, "no_cache", False) else (getattr(args, "cache_dir", None) or default_cache_dir()),
+        cache_dir=None if getattr(args, "no_cache", False) else getattr(args, "cache_dir", None) or default_cache_dir(),
         tolerances=getattr(args, "tolerances", None), strict=getattr(args, "strict", True))
 
 

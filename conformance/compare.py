@@ -6,7 +6,6 @@ dtype's smallest normal number (below it, a dtype has only absolute precision):
 A cheap vectorised check runs first; the per-element listing is built only for a failure.
 """
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 
@@ -22,13 +21,13 @@ class CheckResult:
     check: str
     status: str
     message: str = ""
-    error_u: Optional[float] = None  # the largest error, in units of u relative to the scale
-    budget_u: Optional[float] = None
+    error_u: float | None = None  # the largest error, in units of u relative to the scale
+    budget_u: float | None = None
     n: int = 0  # elements compared
     bad: int = 0  # elements over budget, or with a wrong NaN/inf pattern
     worst: dict = field(default_factory=dict)  # {"index": [...], "got": float, "wanted": float}
-    max_abs: Optional[float] = None
-    max_rel: Optional[float] = None
+    max_abs: float | None = None
+    max_rel: float | None = None
 
 
 def _pattern(values):

@@ -1,5 +1,6 @@
 """Terminal output of a run: a progress bar while it runs (only on a terminal), the summary table, failures."""
 import sys
+from collections import Counter
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -48,6 +49,16 @@ def print_failures(records, console=None):
             console.print(f"reproduce: {record['reproduce']}", markup=False, soft_wrap=True)
     if len(bad) > SHOWN_FAILURES:
         console.print(f"... and {len(bad) - SHOWN_FAILURES} more (see the JSON report)", markup=False)
+
+
+def print_deviations(records, console=None):
+    """The declared deviations that this run met: one line per reason, with how many checks it covered."""
+    console = console or Console(file=sys.stdout, width=140, highlight=False)
+    by_reason = Counter(r.get("reason", "") for r in records if r["status"] == "xfailed")
+    if by_reason:
+        console.print(f"declared deviations met ({sum(by_reason.values())} checks xfailed):", markup=False)
+    for reason, count in sorted(by_reason.items(), key=lambda item: -item[1]):
+        console.print(f"  {count:5d}  {reason}", markup=False)
 
 
 def print_diagnosis(sentences, console=None):

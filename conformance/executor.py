@@ -25,7 +25,7 @@ def _worker_main(connection, spec, device, cache_dir, tolerances_path, context):
     try:
         backend = load_backend(spec, device)
         cache, tolerances = OracleCache(cache_dir), Tolerances.load(tolerances_path)
-    except BaseException as error:  # report why, then stop: the parent turns it into a usage error
+    except BaseException as error:  # noqa: BLE001 -- report why, then stop: the parent turns it into a usage error
         connection.send(("fatal", f"{type(error).__name__}: {error}"))
         return
     connection.send(("ready", backend.describe()))

@@ -112,7 +112,7 @@ def _from_npz(stored):
         return Wanted(*(stored[f"{name}.{part}"] for part in Wanted._fields)) if f"{name}.hi" in stored else None
 
     return Expected(error=str(stored["error"]) or None, value=wanted("value"),
-                    grad_output=stored["grad_output"] if "grad_output" in stored else None,
+                    grad_output=stored.get("grad_output"),
                     grad_input=wanted("grad_input"), grad_target=wanted("grad_target"))
 
 

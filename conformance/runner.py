@@ -13,7 +13,6 @@ from .compare import CheckResult, compare_array
 from .inputs import make_inputs, rounded_inputs
 
 
-
 def reproduction(case, dtype, spec, device, cases_arg=None):
     """The one-line command that re-runs exactly this case in this dtype."""
     parts = ["loss-conformance", "run", "--backend", spec, "--device", device]
@@ -102,7 +101,7 @@ def run_case(case, dtypes, backend, cache, tolerances, context, notify=lambda st
     """Yield (dtype, records, timings) for each dtype of the case that was selected; never raises for a case."""
     try:
         source_arrays = make_inputs(case)
-    except Exception as error:  # a case whose inputs cannot be made is a case problem, reported, not a crash
+    except Exception as error:  # noqa: BLE001 -- inputs that cannot be made: a case problem, not a crash
         message = f"case problem: inputs could not be generated: {type(error).__name__}: {error}"
         for dtype in dtypes:
             yield dtype, [make_record(case, dtype, CheckResult("inputs", "error", message), context)], {}
@@ -114,7 +113,7 @@ def run_case(case, dtypes, backend, cache, tolerances, context, notify=lambda st
             continue
         try:
             results, timings = check_dtype(case, dtype, backend, cache, tolerances, source_arrays, notify)
-        except Exception:  # a harness problem: report it against this case and go on
+        except Exception:  # noqa: BLE001 -- a harness problem: report it against this case and go on
             detail = traceback.format_exc(limit=-3)
             results, timings = [CheckResult("harness", "error", f"internal error:\n{detail}")], {}
         yield dtype, [make_record(case, dtype, r, context) for r in results], timings

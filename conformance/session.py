@@ -3,7 +3,6 @@ deviations, and gather the records, summary, timings and warnings the reports ar
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from .backends import load_backend
 from .casefile import CASES_DIR, load_cases
@@ -24,16 +23,16 @@ class RunOptions:
     backend: str = "torch"
     device: str = "cpu"
     dtypes: tuple = DTYPES
-    functions: Optional[tuple] = None
+    functions: tuple | None = None
     keyword: str = ""
     ids: tuple = ()
     case_paths: tuple = ()
-    xfail_paths: Optional[tuple] = None  # None: cases/xfails/<backend>.yaml where it exists
+    xfail_paths: tuple | None = None  # None: cases/xfails/<backend>.yaml where it exists
     include_tags: tuple = ()
     jobs: int = 1  # 0: in-process, no isolation and no timeout
     timeout: float = 60.0
-    cache_dir: Optional[Path] = field(default_factory=default_cache_dir)
-    tolerances: Optional[Path] = None
+    cache_dir: Path | None = field(default_factory=default_cache_dir)
+    tolerances: Path | None = None
     strict: bool = True
 
 

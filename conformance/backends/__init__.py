@@ -12,7 +12,7 @@ import importlib
 import inspect
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Optional, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class Call:
     arrays: dict  # "input", and "target" / "weight" where the case has them
     kwargs: dict
     form: str = "functional"  # or "module": torch.nn.CrossEntropyLoss(**kwargs)(input, target) and the like
-    grad_output: Optional[np.ndarray] = None  # set when gradients are wanted
+    grad_output: np.ndarray | None = None  # set when gradients are wanted
     grad_wrt: tuple = ()  # argument names whose gradients are wanted, e.g. ("input", "target")
 
 
@@ -41,12 +41,12 @@ class Call:
 class Outcome:
     """What a backend returned: arrays converted to float64, with the dtype names it reported."""
 
-    value: Optional[np.ndarray] = None
-    dtype: Optional[str] = None
+    value: np.ndarray | None = None
+    dtype: str | None = None
     grads: dict = field(default_factory=dict)  # name -> float64 array
     grad_dtypes: dict = field(default_factory=dict)  # name -> dtype name
-    error: Optional[tuple] = None  # (exception class name, message) when the forward call raised
-    grad_error: Optional[tuple] = None  # the same for the backward call
+    error: tuple | None = None  # (exception class name, message) when the forward call raised
+    grad_error: tuple | None = None  # the same for the backward call
 
 
 @runtime_checkable
@@ -62,7 +62,7 @@ class Backend(Protocol):
 
     def describe(self) -> dict: ...
 
-    def supports(self, function: str, dtype: str, form: str) -> Optional[str]: ...
+    def supports(self, function: str, dtype: str, form: str) -> str | None: ...
 
     def run(self, call: Call) -> Outcome: ...
 

@@ -72,7 +72,8 @@ class TorchBackend:
             outcome = self.run(_probe_call(function, dtype))
             failure = outcome.error or outcome.grad_error
             unsupported = failure and any(p in failure[1].lower() for p in UNSUPPORTED_PHRASES)
-            self._dtype_support[key] = f"{self.name} does not support {dtype}: {failure[1][:200]}" if unsupported else None
+            self._dtype_support[key] = (f"{self.name} does not support {dtype}: {failure[1][:200]}"
+                                        if unsupported else None)
         return self._dtype_support[key]
 
     def _tensor(self, array, dtype, requires_grad=False):
@@ -108,7 +109,7 @@ class TorchBackend:
                 result = self._callable(call.function, call.form, call.kwargs, tensors.get("weight"))(*positional)
             if not isinstance(result, torch.Tensor):
                 raise TypeError(f"returned {type(result).__name__}, not a torch.Tensor")
-        except Exception as error:  # the implementation under test failed: that is a result, not a crash
+        except Exception as error:  # noqa: BLE001 -- the implementation under test failed: a result, not a crash
             outcome.error = (type(error).__name__, str(error))
             return outcome
         outcome.value = result.detach().to("cpu", torch.float64).numpy()
@@ -123,7 +124,7 @@ class TorchBackend:
         try:
             grad_output = self._tensor(call.grad_output, call.dtype).to(result.dtype).reshape(result.shape)
             grads = torch.autograd.grad(result, [tensors[n] for n in wrt], grad_output, allow_unused=True)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 -- any failure of the backward is a result
             outcome.grad_error = (type(error).__name__, str(error))
             return
         for name, grad in zip(wrt, grads):
