@@ -83,8 +83,10 @@ def check_values(got, wanted, dtype, budget_u, check="value"):
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         adiff = np.where(comparable, np.abs((got - wanted.hi) - wanted.lo), 0.0)  # got - hi is exact when close
         reference = np.maximum(np.where(comparable, wanted.scale, 0.0), fmt.smallest_normal)
-        errors_u = adiff / (fmt.unit_roundoff * reference)
+        # Divide by the reference first: u * smallest_normal underflows to 0 in float64 (2**-1075).
+        errors_u = np.ldexp(adiff / reference, fmt.precision)
         rdiff = np.where(comparable & (wanted.hi != 0), adiff / np.abs(wanted.hi), 0.0)
+    errors_u = np.where(np.isnan(errors_u), np.inf, errors_u)  # an error that cannot be measured is not small
     bad_mask = errors_u > budget_u
     worst = int(np.argmax(errors_u))
     result = CheckResult(

@@ -74,6 +74,7 @@ class Executor:
         self._mp = multiprocessing.get_context("spawn")  # never fork a process that may hold CUDA or threads
         self.jobs, self.timeout, self.context = max(1, jobs), timeout, context
         self.backend_description, self.cache_stats = None, {"hits": 0, "misses": 0}
+        self._workers = None
 
     def _start(self):
         worker = _Worker(self._mp, self._arguments)
@@ -97,15 +98,29 @@ class Executor:
         record = make_record(case, dtypes[0], CheckResult("call", "failed", reason, n=1, bad=1), self.context)
         return case, dtypes[0], [record], {}, (case, dtypes[1:])
 
+    def open(self, workers=None):
+        """Start the workers (``jobs`` of them, or fewer when there is less work); a no-op when already open."""
+        if not self._workers:
+            self._workers = [self._start() for _ in range(max(1, min(self.jobs, workers or self.jobs)))]
+
+    def submit(self, tasks):
+        """Run tasks (iterable of (case, dtypes)) on the open workers; yields (case, dtype, records, timings)."""
+        self.open()
+        yield from self._loop(deque(tasks), self._workers)
+
+    def close(self):
+        for worker in self._workers or ():
+            worker.stop(kill=worker.task is not None)
+        self._workers = None
+
     def run(self, tasks):
-        """tasks: iterable of (case, dtypes). Yields (case, dtype, records, timings) as results arrive."""
-        queue = deque(tasks)
-        workers = [self._start() for _ in range(min(self.jobs, len(queue)) or 1)]
+        """Open, submit every task, close: yields (case, dtype, records, timings) as results arrive."""
+        tasks = list(tasks)
+        self.open(len(tasks))
         try:
-            yield from self._loop(queue, workers)
+            yield from self.submit(tasks)
         finally:
-            for worker in workers:
-                worker.stop(kill=worker.task is not None)
+            self.close()
 
     def _dispatch(self, queue, workers):
         for worker in workers:

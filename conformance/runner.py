@@ -107,7 +107,9 @@ def run_case(case, dtypes, backend, cache, tolerances, context, notify=lambda st
             yield dtype, [make_record(case, dtype, CheckResult("inputs", "error", message), context)], {}
         return
     for dtype in dtypes:
+        notify("busy")  # a probe call of a dtype is a backend call too: it runs under the timeout
         reason = backend.supports(case.function, dtype, case.form)
+        notify("idle")
         if reason:
             yield dtype, [make_record(case, dtype, CheckResult("call", "skipped", reason), context)], {}
             continue

@@ -58,7 +58,8 @@ def select_cases(cases, options):
     return chosen
 
 
-def _apply_xfails(records, xfails, strict):
+def apply_xfails(records, xfails, strict):
+    """Turn the statuses of records matched by an expected deviation into xfailed / xpassed, with its reason."""
     for record in records:
         entry = xfails.match(record["case"], record["dtype"], record["check"])
         if entry is None:
@@ -110,8 +111,11 @@ class Session:
         """Yield (case, dtype, records, timings) with the expected deviations applied."""
         source = self._in_process() if self.options.jobs == 0 else self._isolated()
         for case, dtype, records, timings in source:
-            _apply_xfails(records, self.xfails, self.options.strict)
+            self.apply_xfails(records)
             yield case, dtype, records, timings
+
+    def apply_xfails(self, records):
+        apply_xfails(records, self.xfails, self.options.strict)
 
     def run(self, on_result=lambda *result: None):
         records, timings, start = [], {"oracle_s": 0.0, "backend_s": 0.0}, time.perf_counter()

@@ -121,6 +121,9 @@ REJECTED = {
     "target out of range": (lambda: F.nll_loss(t([[0.0, 1.0]]), idx([2])), True),
     "weight of the wrong size": (lambda: F.nll_loss(t([[0.0, 1.0]]), idx([0]), weight=t([1.0])), True),
     "unknown reduction": (lambda: F.kl_div(t([0.0]), t([0.5]), reduction="avg"), True),
+    "reduction 'elementwise_mean' (deviation: accepted)": (
+        lambda: F.nll_loss(t([[0.0, 1.0]]), idx([0]), reduction="elementwise_mean"), False),
+    "size_average=2 (deviation: accepted)": (lambda: F.cross_entropy(t([[0.0, 1.0]]), idx([0]), size_average=2), False),
 }
 
 
@@ -154,3 +157,21 @@ def test_gradient_conventions():
     x, y = t([-1.0], grad=True), t([-0.5], grad=True)
     gx, _ = _grads(F.kl_div, (x, y), reduction="none")
     assert _np(gx)[0] == 0.5 and mpmath.isnan(oracle.kl_div_vjp([-1.0], [-0.5], [1.0], reduction="none").input[0])
+
+
+def test_nan_input_gradient_of_kl_div_is_finite_in_torch():
+    """Declared deviation (spec-notes "NaN inputs and gradients"): torch -y * g, the oracle NaN."""
+    x, y = t([NAN, -1.0], grad=True), t([0.3, 0.7])
+    (gx,) = _grads(F.kl_div, (x, y), reduction="sum")
+    assert _np(gx).tolist() == [-0.3, -0.7]
+    assert mpmath.isnan(oracle.kl_div_vjp([NAN, -1.0], [0.3, 0.7], 1.0, reduction="sum").input[0])
+
+
+def test_kl_div_target_gradient_loses_bits_for_tiny_targets():
+    """Declared torch accuracy defect (spec-notes "Known torch accuracy defects"): grad * y / y underflows."""
+    y = t([2.0**-24], dtype=torch.float16, grad=True)
+    F.kl_div(t([0.5], dtype=torch.float16), y, reduction="none").backward(t([2.1758], dtype=torch.float16))
+    g = float(t([2.1758], dtype=torch.float16))
+    exact = oracle.kl_div_vjp([0.5], np.array([2.0**-24]), [g], reduction="none").target[0]
+    assert float(y.grad[0]) == -35.3125
+    assert abs(float(exact) - (-35.107421875)) < 0.01  # correctly rounded to float16: -35.09375

@@ -1,0 +1,255 @@
+"""pytest plugin: the conformance cases as test items of any pytest run, enabled by ``--loss-backend SPEC``.
+
+Each selected (case, dtype) becomes one item, ``loss-conformance::<function>/<case-id>[<dtype>]``, collected beside
+the repository's own tests. It fails with every bad check and the command that reproduces it, xfails when all its
+failures are expected deviations, and skips when the backend lacks the function or dtype. Without --loss-backend
+the plugin does nothing: no runner import, no items. docs/pytest-plugin.md is the user's guide.
+"""
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT_NAME = "loss-conformance"  # the collector's node id, and so the prefix of every item's
+BAD_STATUSES = ("failed", "error", "xpassed")
+_DEVICE = re.compile(r"[a-z_]+(:\d+)?")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("loss-conformance", "loss-conformance (loss functions checked against the mpmath oracle)")
+    group.addoption("--loss-backend", metavar="SPEC", default=None,
+                    help="Check this backend and add one test per selected (case, dtype); without this option the "
+                         "plugin does nothing. SPEC is torch, torch-compile, an installed loss_conformance.backends "
+                         "entry point, or module.path[:attr] naming torch.nn.functional-compatible callables.")
+    group.addoption("--loss-device", metavar="DEVICE", default="cpu",
+                    help="Run torch-based backends on this device: cpu (the default), cuda, cuda:N or mps.")
+    group.addoption("--loss-dtype", metavar="LIST", default=None,
+                    help="Check only these comma-separated dtypes, e.g. float32,bfloat16 (default: every dtype "
+                         "a case names).")
+    group.addoption("--loss-function", metavar="LIST", default=None,
+                    help="Check only these comma-separated functions, e.g. cross_entropy,nll_loss (default: all).")
+    group.addoption("--loss-cases", metavar="PATH", action="append", default=[],
+                    help="Load the cases from this file or directory instead of the bundled corpus; may be repeated.")
+    group.addoption("--loss-xfails", metavar="FILE", action="append", default=[],
+                    help="Read expected deviations from this file, not cases/xfails/<backend>.yaml; may be repeated.")
+    group.addoption("--loss-include-tag", metavar="TAG", action="append", default=[],
+                    help="Also run the cases tagged TAG, which are opt-in (large, slow); may be repeated.")
+    group.addoption("--loss-timeout", metavar="SECONDS", default="60",
+                    help="Fail a case whose backend call takes longer than this (default 60); isolated runs only.")
+    group.addoption("--loss-isolate", dest="loss_isolate", action="store_true", default=True,
+                    help="Call the backend in a worker process of its own, so that a hang or crash fails only its "
+                         "test (the default).")
+    group.addoption("--loss-no-isolate", dest="loss_isolate", action="store_false",
+                    help="Call the backend in the pytest process itself: faster to start, but without timeout.")
+    group.addoption("--loss-cache-dir", metavar="PATH", default=None,
+                    help="Keep certified oracle results here (default: $LOSS_CONFORMANCE_CACHE or "
+                         "~/.cache/loss-conformance/oracle).")
+
+
+def _choices(config, name, allowed, what):
+    """The comma-separated values of an option, each one of ``allowed``; None when the option is not given."""
+    text = config.getoption(name)
+    if text is None:
+        return None
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [v for v in values if v not in allowed]
+    if unknown or not values:
+        raise pytest.UsageError(f"--{name.replace('_', '-')}: {', '.join(map(repr, unknown)) or repr(text)} is not "
+                                f"a {what}; expected a comma-separated list of {', '.join(allowed)}")
+    return values
+
+
+def _timeout(text):
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0:
+        raise pytest.UsageError(f"--loss-timeout: {text!r} is not a positive number of seconds, e.g. 60 or 2.5")
+    return seconds
+
+
+def run_options(config):
+    """The RunOptions the command line asks for; raises pytest.UsageError for a value it cannot use."""
+    from .backends import FUNCTIONS
+    from .dtypes import DTYPES
+    from .reference import default_cache_dir
+    from .session import RunOptions
+
+    device = config.getoption("loss_device")
+    if not _DEVICE.fullmatch(device):
+        raise pytest.UsageError(f"--loss-device: {device!r} is not a device name such as cpu, cuda, cuda:1 or mps")
+    here = config.invocation_params.dir  # relative paths mean what they meant where pytest was started
+    cache_dir = config.getoption("loss_cache_dir")
+    xfails = config.getoption("loss_xfails")
+    return RunOptions(
+        backend=config.getoption("loss_backend"), device=device,
+        dtypes=_choices(config, "loss_dtype", DTYPES, "dtype") or DTYPES,
+        functions=_choices(config, "loss_function", FUNCTIONS, "function"),
+        case_paths=tuple(here / p for p in config.getoption("loss_cases")),
+        xfail_paths=tuple(here / p for p in xfails) if xfails else None,
+        include_tags=tuple(config.getoption("loss_include_tag")),
+        jobs=1 if config.getoption("loss_isolate") else 0, timeout=_timeout(config.getoption("loss_timeout")),
+        cache_dir=here / cache_dir if cache_dir else default_cache_dir())
+
+
+def pytest_configure(config):
+    if config.getoption("loss_backend"):
+        config.pluginmanager.register(LossConformance(config, run_options(config)), "loss-conformance-session")
+
+
+class ConformanceFailure(Exception):
+    """A case that went wrong; its message is the whole report (no traceback belongs to it)."""
+
+
+class LossConformance:
+    """The active plugin of one pytest process: the loaded cases, the collection hook, the runner."""
+
+    def __init__(self, config, options):
+        from .casefile import CaseFileError
+        from .session import Session
+
+        try:
+            self.session = Session(options)
+        except CaseFileError as error:
+            raise pytest.UsageError(f"loss-conformance: {error}") from None
+        self.runner = Runner(self.session)
+        for name in sorted({marker for case in self.session.cases for marker in (case.function, *case.tags)}):
+            config.addinivalue_line("markers", f"{name}: loss-conformance cases of this function or tag")
+        for warning in self.session.warnings():
+            config.issue_config_time_warning(pytest.PytestConfigWarning(f"loss-conformance: {warning}"), stacklevel=2)
+
+    def pytest_report_header(self, config):
+        options, selected = self.session.options, self.session.selected
+        mode = f"isolated worker, timeout {options.timeout:g} s" if options.jobs else "in-process"
+        return (f"loss-conformance: backend {options.backend} on {options.device}, {len(selected)} cases, "
+                f"{sum(len(dtypes) for _, dtypes in selected)} (case, dtype) tests, {mode}")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector):
+        # The cases join the session's own top-level collectors, whatever paths pytest was given: so they are
+        # counted, -k / -m / --deselect / --lf apply, and every xdist worker collects the same ids in order.
+        report = yield
+        if isinstance(collector, pytest.Session) and report.passed:
+            report.result.append(ConformanceCases.from_parent(collector, name=ROOT_NAME, nodeid=ROOT_NAME,
+                                                              plugin=self))
+        return report
+
+    def pytest_sessionfinish(self):
+        self.runner.close()
+
+
+class ConformanceCases(pytest.Collector):
+    """The selected (case, dtype) pairs, one item each, in case-file order."""
+
+    def __init__(self, *, plugin, **kwargs):
+        super().__init__(**kwargs)
+        self.plugin = plugin
+
+    def collect(self):
+        for case, dtypes in self.plugin.session.selected:
+            for dtype in dtypes:
+                name = f"{case.full_id}[{dtype}]"
+                yield ConformanceCase.from_parent(self, name=name, nodeid=f"{ROOT_NAME}::{name}", case=case,
+                                                  dtype=dtype, plugin=self.plugin)
+
+
+class ConformanceCase(pytest.Item):
+    """One case in one dtype; markers: its function and its tags."""
+
+    def __init__(self, *, case, dtype, plugin, **kwargs):
+        super().__init__(**kwargs)
+        self.case, self.dtype, self.plugin = case, dtype, plugin
+        for marker in (case.function, *case.tags):
+            self.add_marker(marker)
+
+    def runtest(self):
+        records, timings = self.plugin.runner.run(self.case, self.dtype)
+        self.user_properties += [(key, round(timings[key], 6)) for key in ("oracle_s", "backend_s") if key in timings]
+        bad = [r for r in records if r["status"] in BAD_STATUSES]
+        if bad or not records:
+            raise ConformanceFailure(self._failure_message(records, bad))
+        expected = [r for r in records if r["status"] == "xfailed"]
+        if expected:
+            pytest.xfail("; ".join(sorted({f"{r['check']}: {r.get('reason', '')}" for r in expected})))
+        if all(r["status"] == "skipped" for r in records):  # reported at the case file, not at this line
+            raise pytest.skip.Exception(records[0].get("message") or "skipped", _use_item_location=True)
+
+    def _failure_message(self, records, bad):
+        from .runner import reproduction
+
+        session = self.plugin.session
+        lines = [f"{self.case.full_id} [{self.dtype}] on {session.options.backend}: "
+                 + (f"{len(bad)} of {len(records)} checks went wrong" if records else "the run gave no result")]
+        for record in bad:
+            status = record["status"]
+            if status == "xpassed":
+                status = f"passed, but was expected to fail ({record.get('reason', '')})"
+            lines.append(f"{record['check']}: {status}")
+            lines += [f"  {line}" for line in record.get("message", "").splitlines()]
+        reproduce = next((r["reproduce"] for r in bad if r.get("reproduce")), None) or reproduction(
+            self.case, self.dtype, session.options.backend, session.options.device, session.context["cases_arg"])
+        lines.append(f"reproduce: {reproduce}")
+        return "\n".join(lines)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ConformanceFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return Path(self.case.source) if self.case.source else self.path, 0, self.name
+
+
+class Runner:
+    """Runs one (case, dtype) at a time, with the expected deviations applied: in this process (``jobs`` 0) or in
+    one isolated worker, started on the first case and kept until the session ends."""
+
+    def __init__(self, session):
+        self.session, self.options = session, session.options
+        self._backend = self._cache = self._executor = None
+        self._load_error = None  # once the backend failed to load, every case fails with the same line
+
+    def run(self, case, dtype):
+        from .executor import WorkerStartError
+
+        if self._load_error:
+            raise ConformanceFailure(self._load_error)
+        try:
+            results = self._isolated(case, dtype) if self.options.jobs else self._in_process(case, dtype)
+        except WorkerStartError as error:
+            self._load_error = f"backend {self.options.backend!r} could not be loaded: {error}"
+            raise ConformanceFailure(self._load_error) from None
+        records = [record for case_records, _ in results for record in case_records]
+        timings = results[0][1] if results else {}
+        self.session.apply_xfails(records)
+        return records, timings
+
+    def _in_process(self, case, dtype):
+        from .backends import load_backend
+        from .executor import WorkerStartError
+        from .reference import OracleCache
+        from .runner import run_case
+
+        if self._backend is None:
+            try:
+                self._backend = load_backend(self.options.backend, self.options.device)
+            except Exception as error:  # noqa: BLE001 -- the backend module failed to import: a load error
+                raise WorkerStartError(f"{type(error).__name__}: {error}") from None
+            self._cache = OracleCache(self.options.cache_dir)
+        return [(records, timings) for _, records, timings in run_case(
+            case, [dtype], self._backend, self._cache, self.session.tolerances, self.session.context)]
+
+    def _isolated(self, case, dtype):
+        from .executor import Executor
+
+        if self._executor is None:
+            options = self.options
+            self._executor = Executor(options.backend, options.device, options.cache_dir,
+                                      self.session.tolerances_path, self.session.context, 1, options.timeout)
+        return [(records, timings) for _, _, records, timings in self._executor.submit([(case, [dtype])])]
+
+    def close(self):
+        if self._executor is not None:
+            self._executor.close()
+        self._executor = None

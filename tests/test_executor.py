@@ -1,0 +1,326 @@
+"""Isolation: a backend that hangs, dies, raises or returns garbage fails only its own case, and the run goes on.
+
+The backends are tiny torch.nn.functional-compatible modules written to a temporary directory, which is put on
+sys.path and on PYTHONPATH (workers are spawned processes). Every run uses isolated workers (jobs=1).
+"""
+import contextlib
+import json
+import multiprocessing
+import os
+import textwrap
+import time
+
+import pytest
+
+from conformance.backends import BackendLoadError, load_backend
+from conformance.executor import WorkerStartError
+from conformance.session import RunOptions, Session
+
+BACKENDS = {
+    # cross_entropy hangs on every call, the dtype probe included
+    "lc_test_sleepy": """
+        import time
+        import torch.nn.functional as F
+        softmax = F.softmax
+        def cross_entropy(*args, **kwargs):
+            time.sleep(60)
+            return F.cross_entropy(*args, **kwargs)
+    """,
+    # declares its dtypes, and records every call
+    "lc_test_declared": """
+        import torch.nn.functional as F
+        SUPPORTED_DTYPES = ("float32",)
+        CALLS = []
+        def cross_entropy(*args, **kwargs):
+            CALLS.append("cross_entropy")
+            return F.cross_entropy(*args, **kwargs)
+    """,
+    "lc_test_dying": """
+        import os
+        import signal
+        import torch.nn.functional as F
+        softmax = F.softmax
+        def cross_entropy(*args, **kwargs):
+            os._exit(3)
+        def nll_loss(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGSEGV)
+    """,
+    "lc_test_faulty": """
+        import torch
+        import torch.nn.functional as F
+        def cross_entropy(*args, **kwargs):
+            raise RuntimeError("kernel exploded: bad launch configuration (grid 0)")
+        def nll_loss(input, target, **kwargs):
+            return [float(v) for v in F.nll_loss(input, target, reduction="none", **{k: v for k, v in kwargs.items() if k != "reduction"})]
+        def log_softmax(input, dim=None, **kwargs):
+            return F.log_softmax(input, dim=dim).narrow(dim, 0, 1)
+        def kl_div(input, target, **kwargs):
+            if input.dtype == torch.float16:
+                raise NotImplementedError("no float16 kernel yet")
+            return F.kl_div(input, target, **kwargs).double()
+    """,
+    "lc_test_nothing": """
+        VERSION = 1
+    """,
+}
+
+CASES = {
+    "cross_entropy": """
+        function: cross_entropy
+        dtypes: [float32]
+        cases:
+          - id: first
+            inputs: {input: {shape: [3, 4]}, target: {kind: index}}
+    """,
+    "softmax": """
+        function: softmax
+        dtypes: [float32]
+        cases:
+          - id: after
+            kwargs: {dim: 1}
+            inputs: {input: {shape: [3, 4]}}
+    """,
+    "nll_loss": """
+        function: nll_loss
+        dtypes: [float32]
+        cases:
+          - id: second
+            kwargs: {reduction: sum}
+            inputs: {input: {shape: [3, 4], transform: log_softmax}, target: {kind: index}}
+    """,
+    "log_softmax": """
+        function: log_softmax
+        dtypes: [float32]
+        cases:
+          - id: rows
+            kwargs: {dim: 1}
+            inputs: {input: {shape: [3, 4]}}
+    """,
+    "kl_div": """
+        function: kl_div
+        dtypes: [float32, float16]
+        cases:
+          - id: batchmean
+            kwargs: {reduction: batchmean}
+            inputs: {input: {shape: [3, 4], transform: log_softmax}, target: {kind: probabilities}}
+    """,
+}
+
+
+@pytest.fixture(scope="module")
+def backend_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("backends")
+    for name, source in BACKENDS.items():
+        (directory / f"{name}.py").write_text(textwrap.dedent(source))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(directory))
+        patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(directory), os.environ.get("PYTHONPATH")])))
+        yield directory
+
+
+def write_cases(directory, functions):
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for function in functions:
+        path = directory / f"{function}.yaml"
+        path.write_text(textwrap.dedent(CASES[function]))
+        paths.append(path)
+    return tuple(paths)
+
+
+def run(directory, backend, functions, timeout=60.0, jobs=1):
+    """(records by full case id, wall seconds) of a run of one case per function, in the order given."""
+    options = RunOptions(backend=backend, case_paths=write_cases(directory / "cases", functions), jobs=jobs,
+                         timeout=timeout, cache_dir=directory / "cache", xfail_paths=())
+    start = time.monotonic()
+    records, _ = Session(options).run()
+    by_case = {}
+    for record in records:
+        by_case.setdefault(record["case"], []).append(record)
+    return by_case, time.monotonic() - start
+
+
+def status_of(records, check):
+    (record,) = [r for r in records if r["check"] == check]
+    return record["status"], record.get("message", "")
+
+
+def all_passed(records):
+    return records and all(r["status"] == "passed" for r in records)
+
+
+# --- hanging ------------------------------------------------------------------------------------------------------
+
+
+def test_a_hanging_call_times_out_and_the_next_case_still_runs(backend_dir, tmp_path):
+    by_case, elapsed = run(tmp_path, "lc_test_sleepy", ["cross_entropy", "softmax"], timeout=1)
+    (record,) = by_case["cross_entropy/first"]
+    assert (record["check"], record["status"]) == ("call", "failed")
+    assert record["message"] == "timed out: the backend did not return within 1 s"
+    assert "--id cross_entropy/first --dtype float32" in record["reproduce"]
+    assert all_passed(by_case["softmax/after"])  # in a fresh worker
+    assert elapsed < 50  # the worker was killed, not waited for (every call sleeps 60 s)
+    assert not multiprocessing.active_children()  # and no worker outlives the run
+
+
+class RecordingNamespace:
+    """A torch.nn.functional-compatible namespace noting the worker's reported state at each call."""
+
+    def __init__(self, states):
+        import torch.nn.functional as F
+
+        self.states, self.calls, self.F = states, [], F
+
+    def cross_entropy(self, *args, **kwargs):
+        self.calls.append(self.states[-1] if self.states else "never reported")
+        return self.F.cross_entropy(*args, **kwargs)
+
+
+def test_every_backend_call_is_made_while_the_worker_reports_busy(tmp_path):
+    """The dtype probe of TorchBackend.supports() is a backend call too: it must run under the timeout."""
+    from conformance.backends.torch_backend import TorchBackend
+    from conformance.casefile import load_file
+    from conformance.reference import OracleCache
+    from conformance.runner import run_case
+    from conformance.tolerances import Tolerances
+
+    states = []
+    namespace = RecordingNamespace(states)
+    backend = TorchBackend(namespace=namespace, name="recording")
+    (case,) = load_file(write_cases(tmp_path, ["cross_entropy"])[0])
+    context = {"spec": "recording", "device": "cpu"}
+    records = [r for _, rs, _ in run_case(case, ["float32"], backend, OracleCache(None), Tolerances.load(), context,
+                                          notify=states.append) for r in rs]
+    assert all(r["status"] == "passed" for r in records)
+    assert namespace.calls and set(namespace.calls) == {"busy"}, namespace.calls
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: TorchBackend.supports() probes the dtype with a call even when the "
+                                       "namespace declares SUPPORTED_DTYPES (docs/backends.md: 'otherwise each dtype "
+                                       "is probed once')")
+def test_a_namespace_declaring_its_dtypes_is_not_probed(backend_dir):
+    import lc_test_declared
+
+    backend = load_backend("lc_test_declared")
+    assert backend.supports("cross_entropy", "float32", "functional") is None
+    assert "float16" in backend.supports("cross_entropy", "float16", "functional")
+    assert lc_test_declared.CALLS == []
+
+
+# --- dying --------------------------------------------------------------------------------------------------------
+
+
+def test_a_backend_that_kills_its_process_fails_that_case_and_the_run_goes_on(backend_dir, tmp_path):
+    by_case, _ = run(tmp_path, "lc_test_dying", ["cross_entropy", "nll_loss", "softmax"])
+    (exited,) = by_case["cross_entropy/first"]
+    assert (exited["check"], exited["status"]) == ("call", "failed")
+    assert "died" in exited["message"] and "exit code 3" in exited["message"]
+    (crashed,) = by_case["nll_loss/second"]
+    assert crashed["status"] == "failed" and "died" in crashed["message"] and "exit code -11" in crashed["message"]
+    assert all_passed(by_case["softmax/after"])
+    assert not multiprocessing.active_children()
+
+
+# --- misbehaving without crashing: one run, several cases -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def faulty_run(backend_dir, tmp_path_factory):
+    """One run shared by the tests below; under pytest-xdist, shared by the workers too (run once, under a lock)."""
+    functions = ["cross_entropy", "nll_loss", "log_softmax", "kl_div", "softmax"]
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return run(tmp_path_factory.mktemp("faulty"), "lc_test_faulty", functions)[0]
+    shared = tmp_path_factory.getbasetemp().parent  # the same directory for every worker of this pytest run
+    try:
+        from filelock import FileLock
+    except ImportError:  # then each worker runs it: slower, not wrong
+        lock = contextlib.nullcontext()
+    else:
+        lock = FileLock(str(shared / "faulty_run.lock"))
+    with lock:
+        stored = shared / "faulty_run.json"
+        if not stored.exists():
+            stored.write_text(json.dumps(run(shared / "faulty_run", "lc_test_faulty", functions)[0]))
+        return json.loads(stored.read_text())
+
+
+def test_a_raising_backend_fails_the_call_check_with_its_message(faulty_run):
+    records = faulty_run["cross_entropy/first"]
+    status, message = status_of(records, "call")
+    assert status == "failed"
+    assert message == ("raised RuntimeError: kernel exploded: bad launch configuration (grid 0), "
+                       "but should return a value")
+    assert [r["check"] for r in records] == ["call"]  # nothing else is compared
+
+
+def test_a_backend_returning_a_list_fails_the_call_check_clearly(faulty_run):
+    status, message = status_of(faulty_run["nll_loss/second"], "call")
+    assert status == "failed" and "returned list, not a torch.Tensor" in message
+
+
+def test_a_backend_returning_the_wrong_shape_fails_the_shape_check(faulty_run):
+    records = faulty_run["log_softmax/rows"]
+    assert status_of(records, "call")[0] == "passed"
+    status, message = status_of(records, "shape")
+    assert status == "failed" and message == "shape (3, 1), but should be (3, 4)"
+    assert status_of(records, "value") == ("skipped", "not compared: the shape differs (see the shape check)")
+
+
+def test_a_backend_returning_the_wrong_dtype_fails_the_dtype_check(faulty_run):
+    records = [r for r in faulty_run["kl_div/batchmean"] if r["dtype"] == "float32"]
+    status, message = status_of(records, "dtype")
+    assert status == "failed" and message == "dtype float64, but should be float32"
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a probe raising NotImplementedError does not mark the dtype unsupported "
+                                       "unless its message contains 'not implemented for' / 'not supported' / "
+                                       "'unsupported dtype' (docs/backends.md says NotImplementedError is enough)")
+def test_a_dtype_whose_probe_raises_not_implemented_error_is_skipped(faulty_run):
+    records = [r for r in faulty_run["kl_div/batchmean"] if r["dtype"] == "float16"]
+    status, message = status_of(records, "call")
+    assert status == "skipped" and "float16" in message
+
+
+def test_a_backend_lacking_a_function_is_skipped_with_a_reason_naming_it(faulty_run):
+    (record,) = faulty_run["softmax/after"]
+    assert (record["check"], record["status"]) == ("call", "skipped")
+    assert "'softmax'" in record["message"] and "lc_test_faulty" in record["message"]
+
+
+# --- backends that cannot be loaded -------------------------------------------------------------------------------
+
+
+def test_an_unimportable_backend_is_a_worker_start_error_naming_the_module(backend_dir, tmp_path):
+    with pytest.raises(WorkerStartError) as info:
+        run(tmp_path, "lc_test_no_such_module", ["softmax"])
+    message = str(info.value)
+    assert message.startswith("BackendLoadError: ") and "cannot import module 'lc_test_no_such_module'" in message
+
+
+def test_a_spec_that_is_no_module_path_lists_the_accepted_forms(backend_dir, tmp_path):
+    with pytest.raises(WorkerStartError) as info:
+        run(tmp_path, "not a backend!", ["softmax"])
+    message = str(info.value)
+    assert "'torch'" in message and "'torch-compile'" in message and "entry point" in message
+    assert "module.path[:attr]" in message
+
+
+def test_a_module_offering_no_function_lists_the_functions_it_should_offer(backend_dir):
+    with pytest.raises(BackendLoadError) as info:
+        load_backend("lc_test_nothing")
+    message = str(info.value)
+    assert "softmax, log_softmax, nll_loss, cross_entropy, kl_div" in message and "Backend protocol" in message
+
+
+def test_a_missing_attribute_names_the_module_and_attribute(backend_dir):
+    with pytest.raises(BackendLoadError, match="module 'lc_test_faulty' has no attribute 'nope'"):
+        load_backend("lc_test_faulty:nope")
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: BackendLoadError for an unimportable module.path spec does not say what "
+                                       "would be accepted (its docstring and load_backend's promise that it does)")
+def test_an_unimportable_spec_says_what_would_be_accepted(backend_dir):
+    with pytest.raises(BackendLoadError) as info:
+        load_backend("torch_compile")  # a plausible typo of torch-compile
+    message = str(info.value)
+    assert "'torch-compile'" in message and "entry point" in message
