@@ -76,9 +76,12 @@ def _validator(definition):
 
 
 def _check(document, validator, path, case_id, prefix):
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    errors = sorted(validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        error = jsonschema.exceptions.best_match(errors)
+        try:
+            error = jsonschema.exceptions.best_match(errors)
+        except TypeError:  # best_match compares paths, which may mix int and str keys
+            error = errors[0]
         field_path = ".".join([prefix] + [str(p) for p in error.absolute_path]).strip(".") or None
         raise CaseFileError(path, error.message, case_id, field_path)
 
@@ -113,12 +116,25 @@ def _label(value):
     return str(value)
 
 
+def _template_fields(template, path, entry_number):
+    """The axis names a matrix id template uses: only plain '{axis}' fields are accepted."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise CaseFileError(path, f"id template is malformed ({error})", f"matrix #{entry_number}",
+                            "matrix.id") from None
+    for _, name, format_spec, conversion in parsed:
+        if name is not None and (format_spec or conversion or not name.isidentifier()):
+            raise CaseFileError(path, f"id template field {{{name}}} must be a plain axis name like {{reduction}}",
+                                f"matrix #{entry_number}", "matrix.id")
+    return {name for _, name, _, _ in parsed if name}
+
+
 def _expand_matrix(matrix, path, entry_number):
     """The cross product of the axes, each combination a case fragment with its id formatted from the labels."""
-    axes = matrix["axes"]
+    axes = {str(name): axis for name, axis in matrix["axes"].items()}
     names = list(axes)
-    fields = {name for _, name, _, _ in string.Formatter().parse(matrix["id"]) if name}
-    unknown = fields - set(names)
+    unknown = _template_fields(matrix["id"], path, entry_number) - set(names)
     if unknown:
         raise CaseFileError(path, f"id template names {sorted(unknown)}, which are not axes ({', '.join(names)})",
                             f"matrix #{entry_number}", "matrix.id")
@@ -127,13 +143,15 @@ def _expand_matrix(matrix, path, entry_number):
         axis = axes[name]
         if isinstance(axis, list):  # plain values set the keyword argument of that name
             options.append([(_label(v), {"kwargs": {name: v}}) for v in axis])
-        else:
-            options.append(list(axis.items()))
-    excluded = [{k: _label(v) for k, v in rule.items()} for rule in matrix.get("exclude", [])]
+        else:  # YAML may read a label such as true or null as a non-string: label it like a list value
+            options.append([(_label(label), fragment) for label, fragment in axis.items()])
+    excluded = [{str(k): _label(v) for k, v in rule.items()} for rule in matrix.get("exclude", [])]
     for rule_number, rule in enumerate(excluded):
-        if set(rule) - set(names):
-            raise CaseFileError(path, f"exclude rule names {sorted(set(rule) - set(names))}, which are not axes",
-                                f"matrix #{entry_number}", f"matrix.exclude.{rule_number}")
+        if not rule or set(rule) - set(names):
+            raise CaseFileError(path, f"an exclude rule names one or more axes ({', '.join(names)}); got "
+                                f"{sorted(rule) or 'none'}", f"matrix #{entry_number}",
+                                f"matrix.exclude.{rule_number}")
+    expanded = 0
     for combination in itertools.product(*options):
         labels = {name: label for name, (label, _) in zip(names, combination)}
         if any(all(labels[k] == v for k, v in rule.items()) for rule in excluded):
@@ -142,7 +160,11 @@ def _expand_matrix(matrix, path, entry_number):
         for _, part in combination:
             fragment = merge(fragment, part)
         fragment["id"] = matrix["id"].format(**labels)
+        expanded += 1
         yield fragment
+    if not expanded:
+        raise CaseFileError(path, "expands to no case: the exclude rules remove every combination",
+                            f"matrix #{entry_number}", "matrix.exclude")
 
 
 def default_seed(full_id):

@@ -93,8 +93,11 @@ class Executor:
         return worker
 
     def _failure(self, worker, reason):
-        """Records for the dtype in hand, failed with the reason; the rest of the case goes back to the queue."""
+        """Records for the dtype in hand, failed with the reason; the rest of the case goes back to the queue.
+        None when the worker had finished every dtype of its case (it died before saying "done")."""
         case, dtypes = worker.task
+        if not dtypes:
+            return None
         record = make_record(case, dtypes[0], CheckResult("call", "failed", reason, n=1, bad=1), self.context)
         return case, dtypes[0], [record], {}, (case, dtypes[1:])
 
@@ -169,10 +172,13 @@ class Executor:
                 self.cache_stats[key] += message[2][key]
 
     def _replace(self, worker, queue, workers, reason):
-        case, dtype, records, timings, rest = self._failure(worker, reason)
+        failure = self._failure(worker, reason)
         worker.task = None
         worker.stop(kill=True)
         workers[workers.index(worker)] = self._start()
+        if failure is None:
+            return
+        case, dtype, records, timings, rest = failure
         if rest[1]:
             queue.appendleft(rest)
         yield case, dtype, records, timings

@@ -207,9 +207,6 @@ def test_exclude_rule_with_a_null_label_matches_none(tmp_path):
     assert [c.id for c in load_file(write(tmp_path, text))] == ["r=true"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: labels of a mapping axis whose YAML keys are booleans (true/false, "
-                                       "yes/no, on/off) or null are not normalised like list labels, so the id reads "
-                                       "'lt=True' and an exclude rule {lt: true} silently excludes nothing")
 def test_exclude_rule_matches_a_mapping_axis_with_boolean_labels(tmp_path):
     text = """\
     function: kl_div
@@ -225,8 +222,6 @@ def test_exclude_rule_matches_a_mapping_axis_with_boolean_labels(tmp_path):
     assert [c.id for c in load_file(write(tmp_path, text))] == ["lt=true-mean", "lt=false-sum", "lt=false-mean"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an empty exclude rule {} matches every combination, so the matrix "
-                                       "silently expands to no case and the file loads with zero cases")
 def test_a_matrix_that_expands_to_no_case_is_an_error(tmp_path):
     text = """\
     function: softmax
@@ -562,9 +557,6 @@ KNOWN_CRASHES = {  # documents that raise something other than CaseFileError (se
 }
 
 
-@pytest.mark.xfail(strict=True, raises=(ValueError, KeyError, TypeError),
-                   reason="BUG: matrix id templates that are not plain '{axis}' fields, and schema errors under both "
-                          "an int and a str key, escape load_file as ValueError/KeyError/TypeError")
 @pytest.mark.parametrize("text", list(KNOWN_CRASHES.values()), ids=list(KNOWN_CRASHES))
 def test_documents_that_crashed_the_loader_raise_casefileerror(tmp_path, text):
     load_error(tmp_path, text)

@@ -195,9 +195,6 @@ def test_every_backend_call_is_made_while_the_worker_reports_busy(tmp_path):
     assert namespace.calls and set(namespace.calls) == {"busy"}, namespace.calls
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: TorchBackend.supports() probes the dtype with a call even when the "
-                                       "namespace declares SUPPORTED_DTYPES (docs/backends.md: 'otherwise each dtype "
-                                       "is probed once')")
 def test_a_namespace_declaring_its_dtypes_is_not_probed(backend_dir):
     import lc_test_declared
 
@@ -272,9 +269,6 @@ def test_a_backend_returning_the_wrong_dtype_fails_the_dtype_check(faulty_run):
     assert status == "failed" and message == "dtype float64, but should be float32"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a probe raising NotImplementedError does not mark the dtype unsupported "
-                                       "unless its message contains 'not implemented for' / 'not supported' / "
-                                       "'unsupported dtype' (docs/backends.md says NotImplementedError is enough)")
 def test_a_dtype_whose_probe_raises_not_implemented_error_is_skipped(faulty_run):
     records = [r for r in faulty_run["kl_div/batchmean"] if r["dtype"] == "float16"]
     status, message = status_of(records, "call")
@@ -317,8 +311,6 @@ def test_a_missing_attribute_names_the_module_and_attribute(backend_dir):
         load_backend("lc_test_faulty:nope")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: BackendLoadError for an unimportable module.path spec does not say what "
-                                       "would be accepted (its docstring and load_backend's promise that it does)")
 def test_an_unimportable_spec_says_what_would_be_accepted(backend_dir):
     with pytest.raises(BackendLoadError) as info:
         load_backend("torch_compile")  # a plausible typo of torch-compile

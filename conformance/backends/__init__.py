@@ -91,12 +91,19 @@ def _from_object(obj, spec, device):
                            f"{', '.join(FUNCTIONS)} and does not implement the Backend protocol")
 
 
+def _accepted():
+    installed = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return (f"expected 'torch', 'torch-compile', an installed entry point ({', '.join(installed) or 'none installed'})"
+            " or an importable 'module.path[:attr]'")
+
+
 def _import(spec):
     module_name, _, attribute = spec.partition(":")
     try:
         obj = importlib.import_module(module_name)
     except ImportError as error:
-        raise BackendLoadError(f"cannot import module {module_name!r} for --backend {spec!r}: {error}") from None
+        raise BackendLoadError(f"cannot import module {module_name!r} for --backend {spec!r} ({error}); "
+                               f"{_accepted()}") from None
     for part in filter(None, attribute.split(".")):
         try:
             obj = getattr(obj, part)
@@ -117,8 +124,5 @@ def load_backend(spec="torch", device="cpu"):
         if entry_point.name == spec:
             return _from_object(entry_point.load(), spec, device)
     if not spec or not all(part.isidentifier() for part in spec.replace(":", ".").split(".")):
-        installed = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
-        raise BackendLoadError(
-            f"--backend {spec!r} is not 'torch', 'torch-compile', an installed entry point "
-            f"({', '.join(installed) or 'none installed'}) or an importable 'module.path[:attr]'")
+        raise BackendLoadError(f"--backend {spec!r} names no backend; {_accepted()}")
     return _from_object(_import(spec), spec, device)

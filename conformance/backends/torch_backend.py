@@ -65,13 +65,14 @@ class TorchBackend:
         if not callable(getattr(self.namespace, function, None)):
             return f"{self.name} offers no function {function!r}"
         declared = getattr(self.namespace, "SUPPORTED_DTYPES", None)
-        if declared is not None and dtype not in declared:
-            return f"{self.name} declares SUPPORTED_DTYPES without {dtype}"
+        if declared is not None:  # declared support is taken as is: no probe call
+            return None if dtype in declared else f"{self.name} declares SUPPORTED_DTYPES without {dtype}"
         key = (function, dtype)
         if key not in self._dtype_support:
             outcome = self.run(_probe_call(function, dtype))
             failure = outcome.error or outcome.grad_error
-            unsupported = failure and any(p in failure[1].lower() for p in UNSUPPORTED_PHRASES)
+            unsupported = failure and (failure[0] == "NotImplementedError"
+                                       or any(p in failure[1].lower() for p in UNSUPPORTED_PHRASES))
             self._dtype_support[key] = (f"{self.name} does not support {dtype}: {failure[1][:200]}"
                                         if unsupported else None)
         return self._dtype_support[key]
