@@ -68,6 +68,8 @@ def _parser():
     run.add_argument("--tolerances", type=Path, default=None, help="Budget file (default: cases/tolerances.yaml).")
     run.add_argument("--json", type=Path, metavar="PATH", help="Write the results as JSON (docs/results.md).")
     run.add_argument("--quiet", action="store_true", help="No progress bar and no failure details.")
+    run.add_argument("--show-budgets", action="store_true",
+                     help="Also print, per function, dtype and check, the worst error met and its budget.")
     cases = commands.add_parser("cases", help="List and validate the cases.")
     _add_selection(cases)
     cases.add_argument("--count", action="store_true", help="Print only the number of (case, dtype) pairs.")

@@ -3,7 +3,7 @@ import sys
 
 from .backends import BackendLoadError
 from .casefile import CaseFileError
-from .console import print_deviations, print_diagnosis, print_failures, print_summary, progress_bar
+from .console import print_budgets, print_deviations, print_diagnosis, print_failures, print_summary, progress_bar
 from .diagnose import explain
 from .executor import WorkerStartError
 from .results import exit_status, results_document, write_json
@@ -48,6 +48,8 @@ def run_command(options, args):
         print_failures(records)
         print_diagnosis(explain(session.selected, records))
     print_deviations(records)
+    if args.show_budgets:
+        print_budgets(records)
     print_summary(summary)
     print(f"wall {timings['wall_s']:.1f} s (oracle {timings['oracle_s']:.1f} s, backend {timings['backend_s']:.1f} s, "
           f"cache {timings['cache'].get('hits', 0)} hits / {timings['cache'].get('misses', 0)} misses)")

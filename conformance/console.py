@@ -66,3 +66,28 @@ def print_diagnosis(sentences, console=None):
     for function, lines in sorted(sentences.items()):
         for line in lines:
             console.print(f"{function}: {line}", markup=False)
+
+
+def budget_table(records):
+    """{(function, dtype, check): (worst error_u, its budget_u, case)} over the measured value checks."""
+    worst = {}
+    for record in records:
+        if record["status"] not in ("passed", "failed", "xpassed") or record.get("error_u") is None:
+            continue
+        key = (record["function"], record["dtype"], record["check"].removesuffix(".value"))
+        ratio = record["error_u"] / record["budget_u"]
+        if key not in worst or ratio > worst[key][0]:
+            worst[key] = (ratio, record["error_u"], record["budget_u"], record["case"])
+    return worst
+
+
+def print_budgets(records, console=None):
+    """Per function, dtype and check: the worst error met and the budget, in units of the dtype's roundoff."""
+    console = console or Console(file=sys.stdout, width=140)
+    table = Table(title="worst error against budget (units of u of the dtype)")
+    for column in ("function", "dtype", "check", "worst error", "budget", "margin", "worst case"):
+        table.add_column(column, justify="right" if column in ("worst error", "budget", "margin") else "left")
+    for (function, dtype, check), (ratio, error, budget, case) in sorted(budget_table(records).items()):
+        table.add_row(function, dtype, check, f"{error:.3g}", f"{budget:g}",
+                      f"{1 / ratio:.3g}x" if ratio else "inf", case.split("/", 1)[1])
+    console.print(table)

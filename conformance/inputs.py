@@ -142,7 +142,7 @@ def make_tensor(name, spec, seed, input_shape=None, kwargs=None):
     """The float64 (or integer) source values of one argument, before rounding to a dtype."""
     rng = np.random.default_rng([seed, STREAM_KEYS[name]])
     kind = spec.get("kind", "float")
-    integer = kind == "index" or spec.get("dtype") in INDEX_DTYPES
+    integer = (kind == "index" and spec.get("dtype") != "float") or spec.get("dtype") in INDEX_DTYPES
     if "values" in spec:
         values = _literal(spec["values"], integer)
     elif kind == "index":
@@ -161,7 +161,7 @@ def make_tensor(name, spec, seed, input_shape=None, kwargs=None):
         values = _apply_modifiers(np.array(values, dtype=np.float64), spec, rng)
     if integer:
         return values.astype(INDEX_DTYPES.get(spec.get("dtype", "int64"), np.int64))
-    return values
+    return values.astype(np.float64)  # class indices written as floats (dtype: float) are float targets
 
 
 def _log_of(values):

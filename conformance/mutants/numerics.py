@@ -16,6 +16,8 @@ def _class_dim(x, dim=None):
 
 def _sum_in_input_dtype(values, dim):
     """Recursive summation with every partial sum rounded to the input dtype (no float32 accumulator)."""
+    if values.dim() == 0 or values.shape[dim] == 0:
+        return values.sum(dim, keepdim=True) if values.dim() else values
     moved = values.movedim(dim, -1)
     total = torch.zeros_like(moved[..., 0])
     for k in range(moved.shape[-1]):
@@ -25,12 +27,16 @@ def _sum_in_input_dtype(values, dim):
 
 def _log_softmax_low_precision_sum(x, dim=None, **_):
     dim = _class_dim(x, dim)
+    if x.numel() == 0:  # nothing to sum (amax rejects empty rows)
+        return F.log_softmax(x, dim)
     shifted = x - x.amax(dim, keepdim=True)
     return shifted - torch.log(_sum_in_input_dtype(torch.exp(shifted), dim))
 
 
 def _softmax_low_precision_sum(x, dim=None, **_):
     dim = _class_dim(x, dim)
+    if x.numel() == 0:
+        return F.softmax(x, dim)
     exps = torch.exp(x - x.amax(dim, keepdim=True))
     return exps / _sum_in_input_dtype(exps, dim)
 
@@ -49,21 +55,16 @@ def _log_of_softmax(x, dim=None, **_):
 
 
 def _cross_entropy_with(log_softmax):
+    """cross_entropy built on the mutant's log-probabilities: nll_loss of them for class indices without smoothing
+    (as torch itself composes it); otherwise torch's cross_entropy of them, whose own log_softmax re-normalises
+    (so the mutant shows there only through rounding). Every other rule stays torch's."""
     def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                       reduction="mean", label_smoothing=0.0):
         log_probs = log_softmax(input, 0 if input.dim() == 1 else 1)
-        if target.is_floating_point():  # class probabilities: -sum_c w_c y_c log p_c, smoothed as documented
-            n_classes = input.shape[0 if input.dim() == 1 else 1]
-            smoothed = target * (1 - label_smoothing) + label_smoothing / n_classes
-            shape = [1] * input.dim()
-            shape[0 if input.dim() == 1 else 1] = n_classes
-            weighted = smoothed if weight is None else smoothed * weight.reshape(shape)
-            losses = -(weighted * log_probs).sum(0 if input.dim() == 1 else 1)
-            if reduction == "none":
-                return losses
-            return losses.sum() if reduction == "sum" else losses.sum() / losses.numel()
+        if not target.is_floating_point() and label_smoothing == 0.0:
+            return F.nll_loss(log_probs, target, weight, size_average, ignore_index, reduce, reduction)
         return F.cross_entropy(log_probs, target, weight, size_average, ignore_index, reduce, reduction,
-                               label_smoothing)  # log_softmax is idempotent: torch only adds the mistake's rounding
+                               label_smoothing)
     return cross_entropy
 
 
