@@ -316,3 +316,17 @@ def test_an_unimportable_spec_says_what_would_be_accepted(backend_dir):
         load_backend("torch_compile")  # a plausible typo of torch-compile
     message = str(info.value)
     assert "'torch-compile'" in message and "entry point" in message
+
+
+def test_cuda_cases_skip_with_a_reason_where_there_is_no_gpu(tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the skip path is not reachable here")
+    case_file = tmp_path / "softmax.yaml"
+    case_file.write_text("function: softmax\ncases:\n  - id: a\n    kwargs: {dim: 1}\n"
+                         "    inputs: {input: {shape: [2, 3]}}\n")
+    options = RunOptions(device="cuda", jobs=0, case_paths=(case_file,), cache_dir=tmp_path / "cache",
+                         xfail_paths=())
+    records, _ = Session(options).run()
+    assert records and all(r["status"] == "skipped" for r in records)
+    assert all("CUDA is not available" in r["message"] for r in records)
