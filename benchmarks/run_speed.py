@@ -23,7 +23,7 @@ def timed_run(options):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=1, help="Worker processes, as for loss-conformance run.")
+    parser.add_argument("--jobs", type=int, default=2, help="Worker processes, as for loss-conformance run (default 2).")
     parser.add_argument("--backend", default="torch", help="Backend spec (default torch).")
     parser.add_argument("--function", default=None, help="Comma-separated functions (default all).")
     parser.add_argument("--include-tag", action="append", default=[], help="Opt-in tags to include (large, slow).")

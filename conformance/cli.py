@@ -4,6 +4,7 @@ Exit status of ``run``: 0 when nothing failed unexpectedly, 1 when a check faile
 failure passed), 2 for a usage, configuration (case file, xfail file, case problem) or backend-loading error.
 """
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,10 @@ from .dtypes import DTYPES
 
 FUNCTION_NAMES = ("softmax", "log_softmax", "nll_loss", "cross_entropy", "kl_div")
 USAGE_ERROR = 2
+
+
+def default_jobs():
+    return max(1, min(8, os.cpu_count() or 1))
 
 
 def _list_argument(allowed, what):
@@ -57,8 +62,9 @@ def _parser():
                           "give the option with no file to use none).")
     run.add_argument("--not-strict", dest="strict", action="store_false",
                      help="Report an expected failure that passes without failing the run.")
-    run.add_argument("--jobs", type=int, default=1, metavar="N",
-                     help="Worker processes (default 1); 0 runs in this process, without timeout or isolation.")
+    run.add_argument("--jobs", type=int, default=default_jobs(), metavar="N",
+                     help=f"Worker processes (default: the CPU count up to 8, here {default_jobs()}); 0 runs in "
+                          "this process, without timeout or isolation.")
     run.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                      help="Time allowed for one backend call before its case fails (default 60).")
     run.add_argument("--cache-dir", type=Path, default=None,

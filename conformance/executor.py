@@ -6,6 +6,7 @@ backend's). A worker that times out is killed, one that dies is noticed by its c
 in hand fails in that dtype with the reason, its remaining dtypes go to a fresh worker, and the run goes on.
 """
 import multiprocessing
+import os
 import time
 from collections import deque
 from multiprocessing.connection import wait
@@ -21,7 +22,10 @@ class WorkerStartError(RuntimeError):
     """A worker could not load the backend (the message carries its error)."""
 
 
-def _worker_main(connection, spec, device, cache_dir, tolerances_path, context):
+def _worker_main(connection, spec, device, cache_dir, tolerances_path, context, threads):
+    # Before the backend imports torch: workers that each used every core would slow each other down.
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, str(threads))
     try:
         backend = load_backend(spec, device)
         cache, tolerances = OracleCache(cache_dir), Tolerances.load(tolerances_path)
@@ -69,8 +73,9 @@ class Executor:
     """A pool of ``jobs`` isolated workers; ``run(cases, dtypes_of)`` yields (case, dtype, records, timings)."""
 
     def __init__(self, spec, device, cache_dir, tolerances_path, context, jobs=1, timeout=60.0):
+        threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
         self._arguments = (spec, device, str(cache_dir) if cache_dir else None,
-                           str(tolerances_path) if tolerances_path else None, context)
+                           str(tolerances_path) if tolerances_path else None, context, threads)
         self._mp = multiprocessing.get_context("spawn")  # never fork a process that may hold CUDA or threads
         self.jobs, self.timeout, self.context = max(1, jobs), timeout, context
         self.backend_description, self.cache_stats = None, {"hits": 0, "misses": 0}
