@@ -76,6 +76,17 @@ def _parser():
     run.add_argument("--quiet", action="store_true", help="No progress bar and no failure details.")
     run.add_argument("--show-budgets", action="store_true",
                      help="Also print, per function, dtype and check, the worst error met and its budget.")
+    mutants = commands.add_parser(
+        "mutants", help="Run the corpus against every mutant (a deliberately broken torch) and against torch: "
+                        "the mutation score and the false alarms.")
+    mutants.add_argument("--mutant", action="append", default=[], metavar="NAME",
+                         help="Run only this mutant (may be repeated; default: all of conformance/mutants).")
+    mutants.add_argument("--cases", nargs="+", type=Path, metavar="PATH",
+                         help="Case files or directories instead of the default corpus.")
+    mutants.add_argument("--skip-torch", action="store_true",
+                         help="Do not run torch itself (the check that the corpus raises no false alarm).")
+    mutants.add_argument("--cache-dir", type=Path, default=None, help="Where certified oracle results are kept.")
+    mutants.add_argument("--json", type=Path, metavar="PATH", help="Write the mutation results as JSON.")
     cases = commands.add_parser("cases", help="List and validate the cases.")
     _add_selection(cases)
     cases.add_argument("--count", action="store_true", help="Print only the number of (case, dtype) pairs.")
@@ -110,6 +121,8 @@ def main(argv=None):
         from .demo import run_demo
 
         return run_demo(seed=args.seed, prec=args.prec)
-    from .commands import list_cases, run_command
+    from .commands import list_cases, mutants_command, run_command
 
+    if args.command == "mutants":
+        return mutants_command(args)
     return run_command(_options(args), args) if args.command == "run" else list_cases(_options(args), args)

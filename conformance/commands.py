@@ -70,3 +70,34 @@ def list_cases(options, args):
             print(f"{case.full_id}  ({','.join(dtypes)}){expect}{tags}")
     print(f"{len(session.selected)} cases, {pairs} (case, dtype) pairs, from {len(session.cases)} loaded")
     return 0
+
+
+def mutants_command(args):
+    """Exit 0 when every mutant is killed and torch has no unexpected failure, else 1 (2: configuration)."""
+    from .console import print_mutants
+    from .mutation import mutation_score, run_mutation, torch_false_alarms
+    from .reference import default_cache_dir
+    from .results import environment, write_json
+    from .session import RunOptions
+
+    options = RunOptions(case_paths=tuple(args.cases or ()), cache_dir=args.cache_dir or default_cache_dir(),
+                         jobs=0)
+    try:
+        alarms, checked = ([], 0) if args.skip_torch else torch_false_alarms(options)
+        results = run_mutation(options, args.mutant,
+                               on_result=lambda r: print(f"{r.name}: {'killed' if r.killed else 'SURVIVED'}",
+                                                         file=sys.stderr))
+    except (*CONFIGURATION_ERRORS, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    score = mutation_score(results)
+    print_mutants(results, score, None if args.skip_torch else (alarms, checked))
+    if args.json:
+        from dataclasses import asdict
+
+        document = {"schema": "loss-conformance/mutants", "schema_version": 1,
+                    "environment": environment({"name": "mutants of torch"}, options),
+                    "mutation": {**score, "torch_false_alarms": None if args.skip_torch else len(alarms),
+                                 "torch_checks": checked, "mutants": [asdict(r) for r in results]}}
+        write_json(args.json, document)
+    return 0 if score["killed"] == score["total"] and not alarms else 1

@@ -3,6 +3,7 @@ import sys
 from collections import Counter
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -91,3 +92,24 @@ def print_budgets(records, console=None):
         table.add_row(function, dtype, check, f"{error:.3g}", f"{budget:g}",
                       f"{1 / ratio:.3g}x" if ratio else "inf", case.split("/", 1)[1])
     console.print(table)
+
+
+def print_mutants(results, score, torch_alarms, console=None):
+    """The mutation table: each mutant killed or survived, with the first check that killed it."""
+    console = console or Console(file=sys.stdout, width=160)
+    table = Table(title="mutants: deliberately broken torch, each must fail the corpus")
+    for column in ("mutant", "family", "result", "first killing check", "checks run"):
+        table.add_column(column, justify="right" if column == "checks run" else "left")
+    for result in results:
+        kill = result.first_kill
+        where = escape(f"{kill['case']} [{kill['dtype']}] {kill['check']}") if result.killed else ""
+        table.add_row(result.name, result.family, "killed" if result.killed else "[bold red]SURVIVED[/]", where,
+                      str(result.checks_run))
+    console.print(table)
+    console.print(f"mutation score: {score['killed']}/{score['total']} killed", markup=False)
+    if torch_alarms is not None:
+        alarms, checked = torch_alarms
+        console.print(f"torch: {len(alarms)} unexpected failures in {checked} checks (false alarms)", markup=False)
+        for record in alarms[:10]:
+            console.print(f"  {record['case']} [{record['dtype']}] {record['check']}: {record['status']}",
+                          markup=False)

@@ -1,9 +1,40 @@
 """Deliberately broken backends: each wraps torch.nn.functional and changes one thing, the way real loss kernels
 have been wrong. They prove the suite's power: the default corpus must fail every one of them, and pass torch.
 
-Each mutant is a namespace object usable as ``--backend conformance.mutants.numerics:<name>``; ``CATALOG`` maps
-the names to one-line descriptions of the bug.
+Each family is a module with a ``CATALOG`` of zero-argument factories; a mutant is usable as a backend spec,
+``--backend conformance.mutants.<family>:<name>``. ``catalog()`` lists them all (importing torch).
 """
-from .numerics import CATALOG
+import importlib
+from typing import NamedTuple
 
-__all__ = ["CATALOG"]
+FAMILIES = ("numerics", "ignore_index", "weights", "reductions", "smoothing", "kl", "dims", "gradients", "errors")
+
+
+class Mutant(NamedTuple):
+    name: str
+    family: str
+    factory: object
+
+    @property
+    def spec(self):
+        return f"conformance.mutants.{self.family}:{self.name}"
+
+    def build(self):
+        return self.factory()
+
+
+def catalog():
+    """{name: Mutant} over every family that is present, in family order."""
+    mutants = {}
+    for family in FAMILIES:
+        try:
+            module = importlib.import_module(f"{__name__}.{family}")
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{family}":
+                raise
+            continue
+        for name, factory in module.CATALOG.items():
+            if name in mutants:
+                raise ValueError(f"mutant {name!r} is defined in {family} and in {mutants[name].family}")
+            mutants[name] = Mutant(name, family, factory)
+    return mutants
