@@ -86,7 +86,8 @@ def _check(document, validator, path, case_id, prefix):
         raise CaseFileError(path, error.message, case_id, field_path)
 
 
-def _read_yaml(path):
+def read_yaml(path):
+    """A YAML file's document (safe_load); CaseFileError names the file, and the line of a syntax error."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
@@ -211,7 +212,7 @@ def _check_arguments(case, path):
 
 def load_file(path):
     """All cases of one file, expanded and validated; raises CaseFileError on the first problem."""
-    document = _read_yaml(path)
+    document = read_yaml(path)
     if not isinstance(document, dict):
         raise CaseFileError(path, "must be a mapping with the keys 'function' and 'cases'")
     _check(document, jsonschema.Draft202012Validator(_header_schema()), path, None, "")

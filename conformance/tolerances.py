@@ -8,9 +8,7 @@ arguments (``reduction`` is matched after resolving the legacy size_average/redu
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from .casefile import CASES_DIR, CaseFileError
+from .casefile import CASES_DIR, CaseFileError, read_yaml
 from .dtypes import DTYPES
 
 TOLERANCES_PATH = CASES_DIR / "tolerances.yaml"
@@ -44,10 +42,7 @@ class Tolerances:
     @classmethod
     def load(cls, path=None):
         path = Path(path or TOLERANCES_PATH)
-        try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
-            raise CaseFileError(path, f"cannot be read as YAML: {error}") from None
+        document = read_yaml(path)
         if not isinstance(document, dict) or not isinstance(document.get("budgets"), dict):
             raise CaseFileError(path, "must be a mapping with a 'budgets' mapping", field_path="budgets")
         for function, checks in document["budgets"].items():

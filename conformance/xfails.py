@@ -16,11 +16,8 @@ The first entry that matches a (case, dtype, check) decides; ``apply_xfail`` map
 """
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from pathlib import Path
 
-import yaml
-
-from .casefile import CaseFileError
+from .casefile import CaseFileError, read_yaml
 from .dtypes import DTYPES
 
 __all__ = ["XfailEntry", "XfailSet", "apply_xfail", "load_xfails"]
@@ -45,19 +42,6 @@ class XfailEntry:
     def matches(self, full_id, dtype, check):
         return (fnmatchcase(full_id, self.id) and (self.dtypes is None or dtype in self.dtypes)
                 and (self.checks is None or any(fnmatchcase(check, pattern) for pattern in self.checks)))
-
-
-def _read(path):
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise CaseFileError(path, f"cannot be read ({error.strerror or error})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise CaseFileError(path, f"is not valid YAML{where}: {getattr(error, 'problem', None) or error}") from None
 
 
 def _string_list(value, path, name, field, accepted=None):
@@ -102,7 +86,7 @@ def _entry(raw, number, path):
 
 def load_xfails(path) -> list:
     """The entries of one xfail file, in file order; raises CaseFileError on the first problem."""
-    document = _read(path)
+    document = read_yaml(path)
     if not isinstance(document, dict):
         raise CaseFileError(path, "must be a mapping with the key 'entries' (and optionally 'backend')")
     unknown = sorted(str(key) for key in document if key not in _TOP_KEYS)
