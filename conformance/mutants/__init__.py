@@ -3,6 +3,11 @@ have been wrong. They prove the suite's power: the default corpus must fail ever
 
 Each family is a module with a ``CATALOG`` of zero-argument factories; a mutant is usable as a backend spec,
 ``--backend conformance.mutants.<family>:<name>``. ``catalog()`` lists them all (importing torch).
+
+Not in the catalog: "negative label_smoothing not rejected". torch 2.13 itself accepts negative values (a
+declared deviation, docs/spec-notes.md "label_smoothing range"), and mutants inherit torch's declared
+deviations, so such a mutant could not be told from torch. The case cross_entropy/error-label_smoothing=-0.1
+fails every backend that has the bug, torch included (reported there as its declared deviation).
 """
 import importlib
 from typing import NamedTuple
