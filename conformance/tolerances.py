@@ -8,6 +8,9 @@ arguments (``reduction`` is matched after resolving the legacy size_average/redu
 from dataclasses import dataclass
 from pathlib import Path
 
+from oracle import OracleError
+from oracle._reduction import KL_REDUCTIONS, resolve_reduction
+
 from .casefile import CASES_DIR, CaseFileError, read_yaml
 from .dtypes import DTYPES
 
@@ -16,13 +19,12 @@ CHECKS = ("value", "grad_input", "grad_target")
 
 
 def effective_reduction(kwargs):
-    """The reduction in force: legacy size_average/reduce override ``reduction`` as the docs say."""
-    size_average, reduce = kwargs.get("size_average"), kwargs.get("reduce")
-    if size_average is None and reduce is None:
-        return kwargs.get("reduction", "mean")
-    if reduce is False:
-        return "none"
-    return "sum" if size_average is False else "mean"
+    """The reduction in force, resolved by the oracle's own rule (legacy size_average/reduce override it)."""
+    try:
+        return resolve_reduction(kwargs.get("reduction", "mean"), kwargs.get("size_average"), kwargs.get("reduce"),
+                                 KL_REDUCTIONS)
+    except OracleError:  # an invalid reduction (an error case): matched as written
+        return kwargs.get("reduction")
 
 
 def _matches(condition, kwargs):

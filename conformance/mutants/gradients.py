@@ -7,9 +7,9 @@ does not concern, and calls without gradient, go straight to torch.
 """
 import torch
 import torch.nn.functional as F
-from torch.nn import _reduction
 
 from ._base import mutant
+from ._common import effective_reduction, has_class_indices
 
 
 class _WrongBackward(torch.autograd.Function):
@@ -44,17 +44,6 @@ def _mutated(call, gradients, input, target=None):
     return _WrongBackward.apply(call, gradients, input, target)
 
 
-def _reduction_of(size_average, reduce, reduction):
-    """The reduction torch applies: the legacy arguments override ``reduction``; 'elementwise_mean' is 'mean'."""
-    if size_average is not None or reduce is not None:
-        return _reduction.legacy_get_string(size_average, reduce, emit_warning=False)
-    return "mean" if reduction == "elementwise_mean" else reduction
-
-
-def _class_indices(input, target):
-    return input.dim() > 0 and target.shape != input.shape  # torch's rule: the input's shape means probabilities
-
-
 def _cross_entropy_ignored_rows_get_gradient(input, target, weight=None, size_average=None, ignore_index=-100,
                                              reduce=None, reduction="mean", label_smoothing=0.0):
     def call(x, t):
@@ -64,7 +53,7 @@ def _cross_entropy_ignored_rows_get_gradient(input, target, weight=None, size_av
         grad_input, grad_target = _torch_gradients(call, x, t, grad_output, needs)
         indices = t.long()  # torch also accepts uint8 class indices
         counted = indices != ignore_index
-        kind = _reduction_of(size_average, reduce, reduction)
+        kind = effective_reduction(size_average, reduce, reduction)
         row_grad = grad_output.expand(t.shape) if kind != "none" else grad_output
         if kind == "mean":
             row_weight = counted.to(x.dtype) if weight is None else weight[torch.where(counted, indices, 0)] * counted
@@ -73,7 +62,7 @@ def _cross_entropy_ignored_rows_get_gradient(input, target, weight=None, size_av
         ignored_gradient = F.softmax(x, class_dim) * row_grad.unsqueeze(class_dim)  # should be 0
         return torch.where(counted.unsqueeze(class_dim), grad_input, ignored_gradient), grad_target
 
-    if not _class_indices(input, target):
+    if not has_class_indices(input, target):
         return call(input, target)
     return _mutated(call, gradients, input, target)
 
@@ -90,7 +79,7 @@ def _mean_over_rows_in_backward(loss_function):
             # the 'sum' gradient over the number of rows N * d1 * ..., not over the total weight
             return _torch_gradients(summed, x, t, grad_output / t.numel(), needs)
 
-        if not _class_indices(input, target) or _reduction_of(size_average, reduce, reduction) != "mean":
+        if not has_class_indices(input, target) or effective_reduction(size_average, reduce, reduction) != "mean":
             return call(input, target)
         return _mutated(call, gradients, input, target)
     return loss
