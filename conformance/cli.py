@@ -72,7 +72,15 @@ def _parser():
                           "~/.cache/loss-conformance/oracle).")
     run.add_argument("--no-cache", action="store_true", help="Compute every oracle result afresh; store nothing.")
     run.add_argument("--tolerances", type=Path, default=None, help="Budget file (default: cases/tolerances.yaml).")
-    run.add_argument("--json", type=Path, metavar="PATH", help="Write the results as JSON (docs/results.md).")
+    run.add_argument("--json", type=Path, metavar="PATH",
+                     help="Write the results as JSON (docs/results.md). Results are streamed to PATH.partial as "
+                          "they arrive, so an interrupted run keeps what it finished.")
+    run.add_argument("--resume", action="store_true",
+                     help="Continue the run whose results --json names: (case, dtype) pairs already recorded "
+                          "there (or in its .partial file) are kept, not run again.")
+    run.add_argument("--junit", type=Path, metavar="PATH", help="Write the results as JUnit XML for CI systems.")
+    run.add_argument("--markdown", type=Path, metavar="PATH",
+                     help="Write a Markdown summary (fits a CI step summary such as $GITHUB_STEP_SUMMARY).")
     run.add_argument("--quiet", action="store_true", help="No progress bar and no failure details.")
     run.add_argument("--show-budgets", action="store_true",
                      help="Also print, per function, dtype and check, the worst error met and its budget.")
@@ -87,6 +95,15 @@ def _parser():
                          help="Do not run torch itself (the check that the corpus raises no false alarm).")
     mutants.add_argument("--cache-dir", type=Path, default=None, help="Where certified oracle results are kept.")
     mutants.add_argument("--json", type=Path, metavar="PATH", help="Write the mutation results as JSON.")
+    from . import diff, fuzz, html_report
+
+    html_report.add_arguments(commands.add_parser(
+        "report", help="Make an HTML report with plots from a results file (run --json)."))
+    diff.add_arguments(commands.add_parser(
+        "diff", help="Compare two results files: new failures, fixes, changed errors, cases added or removed; "
+                     "exit status 1 on a regression."))
+    fuzz.add_arguments(commands.add_parser(
+        "fuzz", help="Check a backend on hypothesis-generated inputs; write each failure, shrunk, as a YAML case."))
     cases = commands.add_parser("cases", help="List and validate the cases.")
     _add_selection(cases)
     cases.add_argument("--count", action="store_true", help="Print only the number of (case, dtype) pairs.")
@@ -121,6 +138,8 @@ def main(argv=None):
         from .demo import run_demo
 
         return run_demo(seed=args.seed, prec=args.prec)
+    if args.command in ("report", "diff", "fuzz"):
+        return args.handler(args)
     from .commands import list_cases, mutants_command, run_command
 
     if args.command == "mutants":

@@ -6,10 +6,12 @@ from .casefile import CaseFileError
 from .console import print_budgets, print_deviations, print_diagnosis, print_failures, print_summary, progress_bar
 from .diagnose import explain
 from .executor import WorkerStartError
-from .results import exit_status, results_document, write_json
+from .journal import run_key
+from .results import exit_status, results_document, write_atomic, write_json
 from .select import SelectionError
 
 USAGE_ERROR = 2
+INTERRUPTED = 130  # the shell's status for a command ended by SIGINT
 CONFIGURATION_ERRORS = (CaseFileError, SelectionError, BackendLoadError, WorkerStartError)
 
 
@@ -19,7 +21,62 @@ def _session(options):
     return Session(options)
 
 
+def _resume(session, options, args):
+    """The records kept from an earlier run, and the selection narrowed to the pairs still to run."""
+    from .journal import previous_results
+
+    done = previous_results(args.json, run_key(options))
+    remaining = [(case, [d for d in dtypes if (case.full_id, d) not in done]) for case, dtypes in session.selected]
+    session.selected = [(case, dtypes) for case, dtypes in remaining if dtypes]
+    return done
+
+
+def _in_selection_order(selected, kept, new):
+    """Records ordered as the cases and dtypes were selected, whatever order the workers finished in."""
+    by_pair = {**kept, **new}
+    return [record for case, dtypes in selected for dtype in dtypes
+            for record in by_pair.get((case.full_id, dtype), ())]
+
+
+def _execute(session, options, args, journal):
+    """Run the selection with a progress bar; {(case, dtype): records} and timings. Streams to the journal."""
+    pairs = sum(len(d) for _, d in session.selected)
+    new, failed = {}, [0]
+    with progress_bar(pairs, not args.quiet) as bar:
+        task = bar.add_task(options.backend, total=pairs, status="")
+
+        def on_result(case, dtype, records, timings):
+            new[(case.full_id, dtype)] = records
+            if journal is not None:
+                journal.append(case.full_id, dtype, records, timings)
+            failed[0] += sum(r["status"] in ("failed", "error", "xpassed") for r in records)
+            bar.update(task, advance=1, status=f"{failed[0]} failed" if failed[0] else "")
+
+        _, timings = session.run(on_result)
+    return new, timings
+
+
+def _write_reports(session, args, records, summary, timings):
+    document = results_document(session.environment(), records, summary, timings, session.warnings())
+    if args.json:
+        write_json(args.json, document)
+    if args.junit:
+        from .junit import junit_xml
+
+        write_atomic(args.junit, junit_xml(document))
+    if args.markdown:
+        from .markdown import markdown_summary
+
+        write_atomic(args.markdown, markdown_summary(document))
+
+
 def run_command(options, args):
+    from .journal import Journal, ResumeError, journal_path
+
+    if args.resume and not args.json:
+        print("error: --resume continues the results of --json PATH; give --json", file=sys.stderr)
+        return USAGE_ERROR
+    journal = None
     try:
         session = _session(options)
         for warning in session.warnings():
@@ -27,32 +84,40 @@ def run_command(options, args):
         if not session.selected:
             print("error: no case matches the selection", file=sys.stderr)
             return USAGE_ERROR
-        total = len(session.selected)
-        with progress_bar(sum(len(d) for _, d in session.selected), not args.quiet) as bar:
-            task = bar.add_task(options.backend, total=sum(len(d) for _, d in session.selected), status="")
-            failed = [0]
-
-            def on_result(case, dtype, records, timings):
-                failed[0] += sum(r["status"] in ("failed", "error", "xpassed") for r in records)
-                bar.update(task, advance=1, status=f"{failed[0]} failed" if failed[0] else "")
-
-            records, timings = session.run(on_result)
-    except CONFIGURATION_ERRORS as error:
+        selected = list(session.selected)
+        kept = _resume(session, options, args) if args.resume else {}
+        if args.json:
+            journal = Journal(journal_path(args.json), run_key(options)).open(keep_existing=args.resume)
+        new, timings = _execute(session, options, args, journal)
+    except (*CONFIGURATION_ERRORS, ResumeError) as error:
         print(f"error: {error}", file=sys.stderr)
+        if journal is not None:
+            journal.close(remove=False)
         return USAGE_ERROR
+    except KeyboardInterrupt:
+        if journal is None:
+            raise
+        journal.close(remove=False)
+        print(f"interrupted: the finished pairs are kept in {journal.path}; continue with the same command and "
+              "--resume", file=sys.stderr)
+        return INTERRUPTED
+    kept = {pair: records for pair, records in kept.items() if pair not in new}
+    records = _in_selection_order(selected, kept, new)
     summary = session.summary(records)
-    timings["cases"] = total
-    if args.json:
-        write_json(args.json, results_document(session.environment(), records, summary, timings, session.warnings()))
+    timings.update(cases=len(selected), resumed_pairs=len(kept))
+    _write_reports(session, args, records, summary, timings)
+    if journal is not None:
+        journal.close(remove=True)  # only now: the complete document is on disk
     if not args.quiet:
         print_failures(records)
-        print_diagnosis(explain(session.selected, records))
+        print_diagnosis(explain(selected, records))
     print_deviations(records)
     if args.show_budgets:
         print_budgets(records)
     print_summary(summary)
+    resumed = f", {len(kept)} pairs kept from the earlier run" if kept else ""
     print(f"wall {timings['wall_s']:.1f} s (oracle {timings['oracle_s']:.1f} s, backend {timings['backend_s']:.1f} s, "
-          f"cache {timings['cache'].get('hits', 0)} hits / {timings['cache'].get('misses', 0)} misses)")
+          f"cache {timings['cache'].get('hits', 0)} hits / {timings['cache'].get('misses', 0)} misses{resumed})")
     return exit_status(records)
 
 

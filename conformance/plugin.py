@@ -222,8 +222,14 @@ class Runner:
             raise ConformanceFailure(self._load_error) from None
         records = [record for case_records, _ in results for record in case_records]
         timings = results[0][1] if results else {}
+        self.session.backend_description = self._describe()  # the backend version scopes the xfail entries
         self.session.apply_xfails(records)
         return records, timings
+
+    def _describe(self):
+        if self._executor is not None:
+            return self._executor.backend_description
+        return self._backend.describe() if self._backend is not None else None
 
     def _in_process(self, case, dtype):
         from .backends import load_backend

@@ -22,8 +22,10 @@ def reproduction(case, dtype, spec, device, cases_arg=None):
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def make_record(case, dtype, result, context):
+def make_record(case, dtype, result, context, size=None):
     record = {"case": case.full_id, "function": case.function, "dtype": dtype}
+    if size is not None:
+        record["size"] = size  # elements of the input: the x axis of a report's error-against-size plot
     record.update({k: v for k, v in asdict(result).items() if v not in (None, {}, "") or k == "status"})
     if result.status == "failed":
         record["reproduce"] = reproduction(case, dtype, context["spec"], context["device"], context.get("cases_arg"))
@@ -106,16 +108,17 @@ def run_case(case, dtypes, backend, cache, tolerances, context, notify=lambda st
         for dtype in dtypes:
             yield dtype, [make_record(case, dtype, CheckResult("inputs", "error", message), context)], {}
         return
+    size = int(source_arrays["input"].size) if "input" in source_arrays else None
     for dtype in dtypes:
         notify("busy")  # a probe call of a dtype is a backend call too: it runs under the timeout
         reason = backend.supports(case.function, dtype, case.form)
         notify("idle")
         if reason:
-            yield dtype, [make_record(case, dtype, CheckResult("call", "skipped", reason), context)], {}
+            yield dtype, [make_record(case, dtype, CheckResult("call", "skipped", reason), context, size)], {}
             continue
         try:
             results, timings = check_dtype(case, dtype, backend, cache, tolerances, source_arrays, notify)
         except Exception:  # noqa: BLE001 -- a harness problem: report it against this case and go on
             detail = traceback.format_exc(limit=-3)
             results, timings = [CheckResult("harness", "error", f"internal error:\n{detail}")], {}
-        yield dtype, [make_record(case, dtype, r, context) for r in results], timings
+        yield dtype, [make_record(case, dtype, r, context, size) for r in results], timings

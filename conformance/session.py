@@ -58,10 +58,10 @@ def select_cases(cases, options):
     return chosen
 
 
-def apply_xfails(records, xfails, strict):
+def apply_xfails(records, xfails, strict, version=None):
     """Turn the statuses of records matched by an expected deviation into xfailed / xpassed, with its reason."""
     for record in records:
-        entry = xfails.match(record["case"], record["dtype"], record["check"])
+        entry = xfails.match(record["case"], record["dtype"], record["check"], version)
         if entry is None:
             continue
         record["status"] = apply_xfail(record["status"], entry)
@@ -104,7 +104,9 @@ class Session:
     def _isolated(self):
         executor = Executor(self.options.backend, self.options.device, self.options.cache_dir,
                             self.tolerances_path, self.context, self.options.jobs, self.options.timeout)
-        yield from executor.run(self.selected)
+        for result in executor.run(self.selected):
+            self.backend_description = executor.backend_description  # known once a worker has started
+            yield result
         self.backend_description, self.cache_stats = executor.backend_description, executor.cache_stats
 
     def results(self):
@@ -115,7 +117,8 @@ class Session:
             yield case, dtype, records, timings
 
     def apply_xfails(self, records):
-        apply_xfails(records, self.xfails, self.options.strict)
+        version = (self.backend_description or {}).get("version")
+        apply_xfails(records, self.xfails, self.options.strict, version)
 
     def run(self, on_result=lambda *result: None):
         records, timings, start = [], {"oracle_s": 0.0, "backend_s": 0.0}, time.perf_counter()

@@ -10,12 +10,19 @@ An xfail file is YAML (read with ``yaml.safe_load`` only)::
         reason: "torch returns NaN for 0 * log(0/q) when q is infinite"   # required, at least 10 characters
         spec: "docs/spec-notes.md#kl_div"       # optional: the spec-notes entry or source line
         strict: true                            # optional (default true): a check that passes is "xpassed"
+        versions: ">2.5.1"                      # optional PEP 440 specifier of the backend versions it covers
+
+An entry with ``versions`` applies only to a backend whose reported version satisfies it (a local label such as
+"+cpu" is ignored); a backend that reports no version is covered by every entry.
 
 Every problem raises a CaseFileError naming the file, the entry (its id pattern, or "#index") and the field.
 The first entry that matches a (case, dtype, check) decides; ``apply_xfail`` maps the check's status through it.
 """
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 from .casefile import CaseFileError, read_yaml
 from .dtypes import DTYPES
@@ -24,7 +31,7 @@ __all__ = ["XfailEntry", "XfailSet", "apply_xfail", "load_xfails"]
 
 MIN_REASON_LENGTH = 10
 _TOP_KEYS = ("backend", "entries")
-_ENTRY_KEYS = ("id", "dtypes", "checks", "reason", "spec", "strict")
+_ENTRY_KEYS = ("id", "dtypes", "checks", "reason", "spec", "strict", "versions")
 
 
 @dataclass(frozen=True)
@@ -38,10 +45,21 @@ class XfailEntry:
     spec: str | None = None
     strict: bool = True
     source: str = ""
+    versions: str | None = None  # a PEP 440 specifier such as ">2.5.1"; None: every version
 
-    def matches(self, full_id, dtype, check):
+    def matches(self, full_id, dtype, check, version=None):
         return (fnmatchcase(full_id, self.id) and (self.dtypes is None or dtype in self.dtypes)
-                and (self.checks is None or any(fnmatchcase(check, pattern) for pattern in self.checks)))
+                and (self.checks is None or any(fnmatchcase(check, pattern) for pattern in self.checks))
+                and self.covers(version))
+
+    def covers(self, version):
+        """Whether the entry applies to this backend version (None, or unparsable: it applies)."""
+        if self.versions is None or version is None:
+            return True
+        try:
+            return SpecifierSet(self.versions).contains(Version(version).public, prereleases=True)
+        except InvalidVersion:
+            return True
 
 
 def _string_list(value, path, name, field, accepted=None):
@@ -78,10 +96,21 @@ def _entry(raw, number, path):
                             f"{raw['reason']!r}", name, f"{field}.reason")
     if not isinstance(raw.get("strict", True), bool):
         raise CaseFileError(path, f"must be true or false, got {raw['strict']!r}", name, f"{field}.strict")
+    if "versions" in raw:
+        _check_specifier(raw["versions"], path, name, f"{field}.versions")
     dtypes = _string_list(raw["dtypes"], path, name, f"{field}.dtypes", DTYPES) if "dtypes" in raw else None
     checks = _string_list(raw["checks"], path, name, f"{field}.checks") if "checks" in raw else None
     return XfailEntry(id=raw["id"], reason=raw["reason"].strip(), dtypes=dtypes, checks=checks,
-                      spec=raw.get("spec"), strict=raw.get("strict", True), source=str(path))
+                      spec=raw.get("spec"), strict=raw.get("strict", True), source=str(path),
+                      versions=raw.get("versions"))
+
+
+def _check_specifier(value, path, name, field):
+    try:
+        SpecifierSet(value if isinstance(value, str) else "\0")
+    except InvalidSpecifier:
+        raise CaseFileError(path, f"must be a PEP 440 version specifier such as '>=2.6' or '>2.5.1,<2.14', "
+                            f"got {value!r}", name, field) from None
 
 
 def load_xfails(path) -> list:
@@ -99,7 +128,8 @@ def load_xfails(path) -> list:
     entries, seen = [], {}
     for number, raw in enumerate(document["entries"]):
         entry = _entry(raw, number, path)
-        key = (entry.id, entry.dtypes and tuple(sorted(entry.dtypes)), entry.checks and tuple(sorted(entry.checks)))
+        key = (entry.id, entry.dtypes and tuple(sorted(entry.dtypes)), entry.checks and tuple(sorted(entry.checks)),
+               entry.versions)
         if key in seen:
             raise CaseFileError(path, f"duplicate of entry #{seen[key]} (same id, dtypes and checks)", entry.id,
                                 f"entries.{number}")
@@ -122,9 +152,9 @@ class XfailSet:
     def __len__(self):
         return len(self.entries)
 
-    def match(self, full_id, dtype, check):
-        """The first entry covering this check of this case in this dtype, or None."""
-        return next((entry for entry in self.entries if entry.matches(full_id, dtype, check)), None)
+    def match(self, full_id, dtype, check, version=None):
+        """The first entry covering this check of this case in this dtype (and backend version), or None."""
+        return next((entry for entry in self.entries if entry.matches(full_id, dtype, check, version)), None)
 
     def unmatched(self, full_ids):
         """The entries whose id pattern matches none of ``full_ids``: stale or misspelt, worth a warning."""

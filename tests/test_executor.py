@@ -153,10 +153,11 @@ def all_passed(records):
 
 
 def test_a_hanging_call_times_out_and_the_next_case_still_runs(backend_dir, tmp_path):
-    by_case, elapsed = run(tmp_path, "lc_test_sleepy", ["cross_entropy", "softmax"], timeout=1)
+    # 5 s, not less: the first call of a fresh worker (a cold torch) must not time out on a loaded CI machine
+    by_case, elapsed = run(tmp_path, "lc_test_sleepy", ["cross_entropy", "softmax"], timeout=5)
     (record,) = by_case["cross_entropy/first"]
     assert (record["check"], record["status"]) == ("call", "failed")
-    assert record["message"] == "timed out: the backend did not return within 1 s"
+    assert record["message"] == "timed out: the backend did not return within 5 s"
     assert "--id cross_entropy/first --dtype float32" in record["reproduce"]
     assert all_passed(by_case["softmax/after"])  # in a fresh worker
     assert elapsed < 50  # the worker was killed, not waited for (every call sleeps 60 s)

@@ -154,11 +154,12 @@ def test_isolated_worker_times_out_only_the_hanging_case(pytester, loss_args):
                 time.sleep(60)
             return F.cross_entropy(input, target, **kwargs)
         """)
-    result = pytester.runpytest("--loss-backend", name, "--loss-timeout", "0.5", "--loss-function", "cross_entropy",
+    # 5 s, not less: the first call of a fresh worker (a cold torch) must not time out on a loaded CI machine
+    result = pytester.runpytest("--loss-backend", name, "--loss-timeout", "5", "--loss-function", "cross_entropy",
                                 *loss_args)
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*_ cross_entropy/NC-mean-ls=0.1[[]float32[]] _*", "*: 1 of 1 checks went wrong",
-                                 "call: failed", "  timed out: the backend did not return within 0.5 s"])
+                                 "call: failed", "  timed out: the backend did not return within 5 s"])
     assert not multiprocessing.active_children()  # the replacement worker was stopped at the session's end
 
 

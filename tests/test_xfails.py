@@ -289,3 +289,25 @@ def test_same_id_with_other_filters_is_not_a_duplicate(tmp_path):
           reason: "the same pattern for another dtype"
     """), "  ")
     assert len(load_xfails(write(tmp_path, text))) == 4
+
+
+# versions
+
+
+@pytest.mark.parametrize("specifier, version, covered", [
+    (">2.5.1", "2.13.0+cpu", True), (">2.5.1", "2.5.1", False), (">2.5.1", "2.5.1+cu121", False),
+    (">=2.6,<2.14", "2.14.1", False), (">=2.6,<2.14", "2.6.0", True), (">2.5.1", "2.15.0.dev20261101", True),
+    (">2.5.1", None, True), (">2.5.1", "not a version", True), (None, "1.0", True)])
+def test_an_entry_with_versions_covers_only_those_backend_versions(specifier, version, covered):
+    entry = XfailEntry(id="nll_loss/*", reason="changed between releases", versions=specifier)
+    assert entry.matches("nll_loss/x", "float32", "raises", version) is covered
+    assert (XfailSet([entry]).match("nll_loss/x", "float32", "raises", version) is entry) is covered
+
+
+def test_versions_is_loaded_and_a_bad_specifier_names_the_field(tmp_path):
+    (entry,) = load_xfails(write(tmp_path, one_entry('id: "a/*"\nreason: "changed in 2.6 or later"\n'
+                                                     'versions: ">2.5.1"')))
+    assert entry.versions == ">2.5.1"
+    for bad in ('"two point five"', "3", "[1]"):
+        message = load_error(tmp_path, one_entry(f'id: "a/*"\nreason: "changed in 2.6 or later"\nversions: {bad}'))
+        assert "field entries.0.versions" in message and "PEP 440 version specifier" in message

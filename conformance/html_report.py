@@ -1,0 +1,319 @@
+"""The ``report`` subcommand: an HTML page with plots, made from a results file (``run --json``).
+
+DIR/index.html needs nothing but the PNG files written beside it: no JavaScript, no external CSS or fonts.
+Every string taken from the results file is escaped. Plotting (matplotlib) lives in conformance/plots.py and
+is imported only when the command runs, so building the CLI parser stays cheap.
+"""
+import math
+import sys
+from collections import defaultdict
+from html import escape
+from pathlib import Path
+
+from .results import STATUSES, ResultsFileError, load_results, summarize, write_atomic
+
+USAGE_ERROR = 2
+SHOWN_FAILURES = 200  # failures shown in full; the rest are counted
+SHOWN_CASES_PER_REASON = 100  # cases listed under one declared deviation or skip reason
+BAD_STATUSES = ("failed", "xpassed", "error")
+REQUIRED_KEYS = ("case", "function", "dtype", "check", "status")
+NUMERIC_KEYS = ("error_u", "budget_u", "size")  # what the plots compute with
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 1.5em auto;
+       max-width: 1400px; padding: 0 1em; color: #1a1a1a; line-height: 1.4; }
+h1 { margin-bottom: 0.1em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+th, td { border: 1px solid #d0d0d0; padding: 0.25em 0.6em; vertical-align: top; }
+th { background: #f0f0f0; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.bad { background: #f8d0d0; font-weight: bold; color: #8b0000; }
+td.zero { color: #aaa; }
+table.env th { width: 14em; }
+pre { background: #f6f6f6; border: 1px solid #e0e0e0; padding: 0.5em; overflow-x: auto; white-space: pre-wrap; }
+.status { font-weight: bold; padding: 0 0.3em; border-radius: 3px; color: white; }
+.status-failed, .status-error { background: #b00020; } .status-xpassed { background: #b06000; }
+.failure { margin-bottom: 1.2em; } .note { color: #555; } code { background: #f3f3f3; padding: 0 0.2em; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { color: #333; max-width: 1100px; } footer { margin-top: 2em; color: #666; font-size: 0.9em; }
+"""
+
+
+def add_arguments(parser):
+    parser.add_argument("results", type=Path, metavar="RESULTS",
+                        help="The results file to report on, as written by run --json.")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
+                        help="The directory to write index.html and its PNG plots into; it is created if missing.")
+    parser.add_argument("--title", default=None, metavar="TEXT",
+                        help="The page title (default: the backend's name, version and device from the results).")
+    parser.set_defaults(handler=report_command)
+
+
+def report_command(args):
+    """Write the report; returns 0, or 2 (after one "error:" line) for a bad results file or output path."""
+    try:
+        document = load_results(args.results)
+        check_records(args.results, document["results"])
+        output = prepare_output(args.output)
+    except (ResultsFileError, OutputPathError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    from . import plots
+
+    records = document["results"]
+    try:
+        plot_counts = {"distribution": plots.draw_error_distribution(records, output / plots.DISTRIBUTION_PNG),
+                       "size": plots.draw_error_vs_size(records, output / plots.SIZE_PNG)}
+        environment = document.get("environment")
+        title = args.title or default_title(environment if isinstance(environment, dict) else {})
+        write_atomic(output / "index.html", render_page(document, title, Path(args.results).name, plot_counts))
+    except OSError as error:
+        print(f"error: {output}: cannot write the report ({error.strerror or error})", file=sys.stderr)
+        return USAGE_ERROR
+    print(f"wrote {output / 'index.html'}")
+    return 0
+
+
+class OutputPathError(Exception):
+    """An output directory that cannot be used: names the path and what is wrong with it."""
+
+    def __init__(self, path, message):
+        super().__init__(f"{path}: {message}")
+
+
+def check_records(path, records):
+    """Raise ResultsFileError naming the first record that lacks a field the report reads or has a bad one."""
+    for number, record in enumerate(records):
+        missing = [key for key in REQUIRED_KEYS if not isinstance(record.get(key), str)]
+        if missing:
+            raise ResultsFileError(path, f"record {number} has no {', '.join(missing)} (docs/results.md)")
+        if record["status"] not in STATUSES:
+            raise ResultsFileError(path, f"record {number} has the unknown status {record['status']!r}")
+        for key in NUMERIC_KEYS:
+            value = record.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ResultsFileError(path, f"record {number} has {key} {value!r}, which is not a number")
+
+
+def prepare_output(directory):
+    """The output directory, created if missing; OutputPathError if it is not (or cannot be) a directory."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise OutputPathError(directory, "is not a directory (give -o a directory for index.html and the plots)")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputPathError(directory, f"cannot be created ({error.strerror or error})") from None
+    return directory
+
+
+def default_title(environment):
+    """"<backend> <version> on <device>" from the environment, or a generic title when it says nothing."""
+    backend = environment.get("backend") if isinstance(environment.get("backend"), dict) else {}
+    name, version = backend.get("name"), backend.get("version")
+    device = backend.get("device") or environment.get("device")
+    if not name:
+        return "loss-conformance report"
+    return " ".join(str(part) for part in (name, version, "on" if device else None, device) if part)
+
+
+def as_number(value):
+    """A number from the summary table, where run --json spells non-finite ones "inf"/"nan"; None otherwise.
+
+    load_results turns these strings back into floats in the records only, not in summary.table.
+    """
+    if isinstance(value, str) and value in ("inf", "-inf", "nan"):
+        return float(value)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def ratio_text(value):
+    """A ratio as 3 significant digits, "inf"/"nan" for non-finite ones, "" for none."""
+    if value is None:
+        return ""
+    return f"{value:.3g}" if math.isfinite(value) else str(value)
+
+
+def render_page(document, title, source_name, plot_counts):
+    """The whole HTML page as a string."""
+    records = document["results"]
+    summary = document.get("summary") if isinstance(document.get("summary"), dict) else None
+    table = summary.get("table") if summary else None
+    if not isinstance(table, list) or not all(isinstance(row, dict) for row in table) \
+            or not isinstance(summary.get("totals"), dict):
+        summary = summarize(records)  # an older or hand-made file: recompute what run would have written
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        f"<title>{escape(title)}</title>", f"<style>{STYLE}</style>", "</head>", "<body>",
+        header_section(document, title, summary),
+        summary_section(summary),
+        failures_section(records),
+        grouped_section("Declared deviations met (xfailed)", [r for r in records if r["status"] == "xfailed"],
+                        "reason", "No declared deviation was met."),
+        grouped_section("Skipped", [r for r in records if r["status"] == "skipped"], "message", None),
+        plots_section(plot_counts),
+        f"<footer>Made by <code>loss-conformance report</code> from <code>{escape(source_name)}</code>.</footer>",
+        "</body>", "</html>",
+    ]
+    return "\n".join(part for part in parts if part) + "\n"
+
+
+def _rows(pairs):
+    return "\n".join(f"<tr><th>{escape(str(key))}</th><td>{escape(str(value))}</td></tr>"
+                     for key, value in pairs if value not in (None, ""))
+
+
+def header_section(document, title, summary):
+    """The title, the environment, the totals per status and the timings."""
+    environment = document.get("environment") if isinstance(document.get("environment"), dict) else {}
+    backend = environment.get("backend") if isinstance(environment.get("backend"), dict) else {}
+    versions = environment.get("versions") if isinstance(environment.get("versions"), dict) else {}
+    timings = document.get("timings") if isinstance(document.get("timings"), dict) else {}
+    backend_text = " ".join(str(backend[k]) for k in ("name", "version") if backend.get(k))
+    extra = ", ".join(f"{k} {v}" for k, v in backend.items() if k not in ("name", "version") and v not in (None, ""))
+    precision = environment.get("oracle_precision_bits")
+    rows = [("backend", f"{backend_text} ({extra})" if extra else backend_text),
+            ("backend spec", environment.get("spec")),
+            ("device", environment.get("device")),
+            *((name, version) for name, version in versions.items()),
+            ("oracle", " ".join(part for part in (
+                str(environment.get("oracle_version") or ""), f"({precision} bits)" if precision else "") if part)),
+            ("loss-conformance", environment.get("loss_conformance")), ("python", environment.get("python")),
+            ("platform", environment.get("platform")),
+            ("wall time", f"{timings['wall_s']:.1f} s" if isinstance(timings.get("wall_s"), (int, float)) else None),
+            ("time in oracle / backend", _time_split(timings)), ("cases", timings.get("cases"))]
+    totals = summary["totals"]
+    total_text = ", ".join(f"{totals.get(s, 0)} {s}" for s in STATUSES)
+    warnings = document.get("warnings") if isinstance(document.get("warnings"), list) else []
+    warning_html = "".join(f"<li>{escape(str(w))}</li>" for w in warnings)
+    return "\n".join([
+        f"<h1>{escape(title)}</h1>", '<p class="note">loss-conformance report</p>',
+        f"<p><strong>{len(document['results'])} checks:</strong> {escape(total_text)}</p>",
+        f'<table class="env">{_rows(rows)}</table>',
+        f"<h3>Warnings</h3><ul>{warning_html}</ul>" if warning_html else ""])
+
+
+def _time_split(timings):
+    oracle_s, backend_s = timings.get("oracle_s"), timings.get("backend_s")
+    if not isinstance(oracle_s, (int, float)) or not isinstance(backend_s, (int, float)):
+        return None
+    cache = timings.get("cache") if isinstance(timings.get("cache"), dict) else {}
+    return (f"{oracle_s:.1f} s / {backend_s:.1f} s (summed over workers; oracle cache "
+            f"{cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses)")
+
+
+def summary_section(summary):
+    """The function x dtype table of counts per status and the worst error over budget."""
+    head = "".join(f"<th>{escape(c)}</th>" for c in ("function", "dtype", *STATUSES, "worst error / budget",
+                                                      "worst case"))
+    body = []
+    for row in summary["table"]:
+        cells = [f"<td>{escape(str(row.get('function')))}</td>", f"<td>{escape(str(row.get('dtype')))}</td>"]
+        for status in STATUSES:
+            count = row.get(status, 0)
+            style = "num bad" if count and status in BAD_STATUSES else "num zero" if not count else "num"
+            cells.append(f'<td class="{style}">{count}</td>')
+        worst = as_number(row.get("worst_error_over_budget"))
+        over = worst is not None and not worst <= 1  # NaN counts as over the budget
+        cells.append(f'<td class="num{" bad" if over else ""}">{escape(ratio_text(worst))}</td>')
+        cells.append(f"<td><code>{escape(str(row.get('worst_case') or ''))}</code></td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return "\n".join([
+        "<h2>Summary per function and dtype</h2>",
+        ('<p class="note">Counts of checks per status. The worst error is in units of its budget over the passed, '
+         "failed and xpassed value checks (above 1 fails); highlighted cells need attention.</p>"),
+        f"<table><thead><tr>{head}</tr></thead><tbody>", *body, "</tbody></table>"])
+
+
+def failures_section(records):
+    """The failed, xpassed and error records: message and reproduction, the first SHOWN_FAILURES of them."""
+    bad = [r for r in records if r["status"] in BAD_STATUSES]
+    parts = [f"<h2>Failures ({len(bad)})</h2>"]
+    if not bad:
+        parts.append("<p>No failures: every check passed, was skipped or met a declared deviation.</p>")
+    for record in bad[:SHOWN_FAILURES]:
+        status = record["status"]
+        parts.append('<div class="failure">')
+        parts.append(f'<h3><span class="status status-{escape(status)}">{escape(status.upper())}</span> '
+                     f"{escape(record['case'])} [{escape(record['dtype'])}] {escape(record['check'])}</h3>")
+        if record.get("message"):
+            parts.append(f"<pre>{escape(str(record['message']))}</pre>")
+        if status == "xpassed":
+            parts.append(f"<p>Expected to fail ({escape(str(record.get('reason') or 'no reason given'))}), "
+                         "but passed.</p>")
+        if record.get("reproduce"):
+            parts.append(f"<p>Reproduce:</p><pre>{escape(str(record['reproduce']))}</pre>")
+        parts.append("</div>")
+    if len(bad) > SHOWN_FAILURES:
+        parts.append(f"<p><strong>... and {len(bad) - SHOWN_FAILURES} more</strong> (all are in the results "
+                     "file).</p>")
+    return "\n".join(parts)
+
+
+def grouped_section(heading, records, key, empty_text):
+    """A table of records grouped by one field (a deviation's reason, a skip's message), largest group first.
+
+    Returns "" when there are no records and no empty_text.
+    """
+    if not records and empty_text is None:
+        return ""
+    groups = defaultdict(list)
+    for record in records:
+        groups[str(record.get(key) or "(none given)")].append(record)
+    parts = [f"<h2>{escape(heading)} ({len(records)} checks)</h2>"]
+    if not records:
+        parts.append(f"<p>{escape(empty_text)}</p>")
+        return "\n".join(parts)
+    with_spec = any(r.get("spec") for r in records)  # declared deviations link their spec note; skips have none
+    spec_head = "<th>spec</th>" if with_spec else ""
+    parts.append(f"<table><thead><tr><th>checks</th><th>{escape(key)}</th>{spec_head}<th>in</th></tr></thead><tbody>")
+    for text, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
+        spec = next((str(r["spec"]) for r in members if r.get("spec")), "")
+        spec_cell = f"<td><code>{escape(spec)}</code></td>" if with_spec else ""
+        where = ", ".join(sorted({f"{r['function']} {r['dtype']}" for r in members}))
+        parts.append(f'<tr><td class="num">{len(members)}</td><td>{escape(text)}{_member_list(members)}</td>'
+                     f"{spec_cell}<td>{escape(where)}</td></tr>")
+    parts.append("</tbody></table>")
+    return "\n".join(parts)
+
+
+def _member_list(members):
+    """A collapsed list of the checks in a group (HTML <details>, which needs no script)."""
+    listed = "".join(f"<li><code>{escape(r['case'])}</code> [{escape(r['dtype'])}] {escape(r['check'])}</li>"
+                     for r in members[:SHOWN_CASES_PER_REASON])
+    more = len(members) - SHOWN_CASES_PER_REASON
+    tail = f"<p>... and {more} more</p>" if more > 0 else ""
+    return f"<details><summary>the checks</summary><ul>{listed}</ul>{tail}</details>"
+
+
+def _scale_text(axis, edge_name):
+    """The caption's sentence on what is drawn at the ends of a plot's ratio axis."""
+    floor = f"{axis.limits[0] * 1.5:g}"
+    text = (f"Errors below {floor} of the budget, exact results (error 0) included, are drawn at {floor} (grey "
+            "band). xfailed checks (declared deviations, listed above) are left out. The dashed line is the "
+            "budget: anything beyond it fails.")
+    if axis.off_scale:
+        text += (f" Off the scale (beyond {axis.top:g} times the budget, or infinite or NaN): {axis.off_scale}, "
+                 f"drawn at the {edge_name} edge on the dotted line.")
+    return text
+
+
+def plots_section(plot_counts):
+    """The two plots as <img> with captions saying what is drawn and what is left out."""
+    from .plots import DISTRIBUTION_PNG, EMPTY_SIZE_AT, SIZE_PNG
+
+    checks, distribution_axis = plot_counts["distribution"]
+    pairs, unsized, size_axis = plot_counts["size"]
+    unsized_text = (f" {unsized} (case, dtype) pairs are left out because their records have no size (a results "
+                    "file written before the size was recorded)." if unsized else "")
+    return "\n".join([
+        "<h2>Plots</h2>",
+        f'<figure><img src="{DISTRIBUTION_PNG}" alt="Distribution of error over budget per function and dtype">',
+        (f"<figcaption>Cumulative distribution of error / budget over the {checks} measured value checks "
+         "(value and gradient values; statuses passed, failed and xpassed), one panel per function and one line "
+         "per dtype: the height at x is the fraction of checks whose error is at most x times its budget. "
+         f"{escape(_scale_text(distribution_axis, 'right'))}</figcaption></figure>"),
+        f'<figure><img src="{SIZE_PNG}" alt="Worst error over budget against input size">',
+        (f"<figcaption>For each of {pairs} (case, dtype) pairs, the worst error / budget over its value checks, "
+         f"against the number of elements of the input (log scale; empty inputs are drawn at {EMPTY_SIZE_AT:g}), "
+         "one panel per function, coloured by dtype; triangles are errors off the scale. "
+         f"{escape(_scale_text(size_axis, 'top') + unsized_text)}</figcaption></figure>")])

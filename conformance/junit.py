@@ -1,0 +1,91 @@
+"""JUnit XML (``run --junit PATH``) for CI systems that show test results.
+
+One ``<testsuite>`` per function and one ``<testcase>`` per (case, dtype), named ``case-id[dtype]`` with the
+function as its class name. A testcase fails when any of its checks failed or an expected failure passed,
+is an error for a case or harness problem, and is skipped only when every check was skipped. Checks that are
+declared deviations (xfailed) do not fail it; they are listed, with their reasons, in its ``system-out``.
+"""
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+
+FAILING = ("failed", "xpassed")
+_NOT_XML = {code: None for code in range(32) if chr(code) not in "\t\n\r"}  # characters XML 1.0 cannot hold
+
+
+def _clean(text):
+    return str(text).translate(_NOT_XML)
+
+
+def _pair_status(records):
+    statuses = {record["status"] for record in records}
+    if statuses & set(FAILING):
+        return "failure"
+    if "error" in statuses:
+        return "error"
+    return "skipped" if statuses == {"skipped"} else "passed"
+
+
+def _describe(record):
+    lines = [f"{record['check']}: {record['status']}"]
+    if record["status"] == "xpassed":
+        lines.append(f"expected to fail ({record.get('reason')}), but passed")
+    if record.get("message"):
+        lines.append(record["message"])
+    if record.get("reproduce"):
+        lines.append(f"reproduce: {record['reproduce']}")
+    return "\n".join(lines)
+
+
+def _testcase(suite, case_id, dtype, records):
+    function, _, name = case_id.partition("/")
+    element = ET.SubElement(suite, "testcase", classname=function, name=f"{name}[{dtype}]")
+    status = _pair_status(records)
+    if status in ("failure", "error"):
+        wanted = FAILING if status == "failure" else ("error",)
+        bad = [r for r in records if r["status"] in wanted]
+        first = bad[0]
+        summary = f"{first['check']}: {(first.get('message') or first['status']).splitlines()[0]}"
+        detail = ET.SubElement(element, status, message=_clean(summary[:500]), type=first["check"])
+        detail.text = _clean("\n\n".join(_describe(r) for r in bad))
+    elif status == "skipped":
+        ET.SubElement(element, "skipped", message=_clean((records[0].get("message") or "skipped")[:500]))
+    deviations = [r for r in records if r["status"] == "xfailed"]
+    if deviations:
+        ET.SubElement(element, "system-out").text = _clean("declared deviations:\n" + "\n".join(
+            f"{r['check']}: {r.get('reason', '')} ({r.get('spec', '')})" for r in deviations))
+    return status
+
+
+def _properties(parent, environment):
+    properties = ET.SubElement(parent, "properties")
+    backend = environment.get("backend") or {}
+    values = {"backend": backend.get("name"), "backend_version": backend.get("version"),
+              "device": environment.get("device"), "oracle_version": environment.get("oracle_version"),
+              **{f"{name}_version": version for name, version in (environment.get("versions") or {}).items()}}
+    for name, value in values.items():
+        if value is not None:
+            ET.SubElement(properties, "property", name=name, value=str(value))
+
+
+def junit_xml(document):
+    """The JUnit XML text of a results document."""
+    pairs = defaultdict(list)
+    for record in document["results"]:
+        pairs[(record["function"], record["case"], record["dtype"])].append(record)
+    root = ET.Element("testsuites", name="loss-conformance")
+    suites, counts = {}, defaultdict(lambda: defaultdict(int))
+    for (function, case_id, dtype), records in pairs.items():
+        if function not in suites:
+            suites[function] = ET.SubElement(root, "testsuite", name=function)
+            _properties(suites[function], document.get("environment", {}))
+        status = _testcase(suites[function], case_id, dtype, records)
+        counts[function][status] += 1
+    for function, suite in suites.items():
+        tally = counts[function]
+        suite.set("tests", str(sum(tally.values())))
+        for status, attribute in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
+            suite.set(attribute, str(tally[status]))
+    for attribute in ("tests", "failures", "errors", "skipped"):
+        root.set(attribute, str(sum(int(suite.get(attribute)) for suite in suites.values())))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
