@@ -4,13 +4,11 @@ Both plots measure a value check by error_u / budget_u over the statuses passed,
 checks as the summary's worst error); xfailed checks are declared deviations and are left out. matplotlib is
 imported inside the drawing functions so that importing this module stays cheap.
 """
+import io
 import math
-import os
-import tempfile
 from collections import defaultdict
-from pathlib import Path
 
-from .results import MEASURED
+from .results import MEASURED, write_atomic
 
 RATIO_FLOOR = 1e-4  # ratios below this, exact results (0) included, are drawn at the floor of the log axis
 RATIO_CAP = 1e3  # the axis ends here at most: one wild outlier must not squeeze the region around the budget
@@ -253,22 +251,8 @@ def draw_error_vs_size(records, path):
     return sum(len(ps) for by_dtype in points.values() for ps in by_dtype.values()), unsized, axis
 
 
-def current_umask():
-    """The process's umask (reading it means setting it, so it is put straight back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def save_png(figure, path):
     """Save a figure as PNG atomically; no Software or date metadata, so equal data give equal bytes."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp's 0600 would hide the plots from a web server
-        with os.fdopen(handle, "wb") as file:
-            figure.savefig(file, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
+    write_atomic(path, buffer.getvalue())

@@ -174,3 +174,16 @@ def test_markdown_of_a_conforming_run_says_passed(capsys, files):
     assert status == 0
     text = (files / "s.md").read_text()
     assert "**PASSED**: " in text and "## Failures" not in text
+
+
+# --- reports/produce.sh -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"]])
+def test_the_version_report_script_says_its_usage(argv):
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "reports" / "produce.sh"
+    result = subprocess.run(["bash", str(script), *argv], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and result.stderr.startswith("usage: reports/produce.sh TORCH_VERSION")
