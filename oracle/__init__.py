@@ -7,14 +7,14 @@ Ambiguities of the documentation are decided once, in docs/spec-notes.md.
 from ._mp import DEFAULT_PREC, Evaluation, Gradients
 from .certify import certify
 from .cross_entropy import cross_entropy, cross_entropy_vjp
-from .errors import (CertificationError, DimensionError, IgnoreIndexWithProbabilitiesError, InputDtypeError,
+from .errors import (ArgumentTypeError, CertificationError, DimensionError, IgnoreIndexWithProbabilitiesError, InputDtypeError,
                      LabelSmoothingRangeError, OracleError, ShapeMismatchError, TargetDtypeError,
                      TargetOutOfRangeError, UnknownReductionError, WeightSizeError)
 from .kl_div import kl_div, kl_div_vjp
 from .nll_loss import nll_loss, nll_loss_vjp
 from .softmax import implicit_dim, log_softmax, log_softmax_vjp, softmax, softmax_vjp
 
-__version__ = "0.1.0"  # bump when any result can change: it keys cached oracle results
+__version__ = "0.1.1"  # bump when any result can change: it keys cached oracle results
 
 __all__ = [
     "softmax", "log_softmax", "nll_loss", "cross_entropy", "kl_div",
@@ -22,5 +22,5 @@ __all__ = [
     "certify", "implicit_dim", "Evaluation", "Gradients", "DEFAULT_PREC",
     "OracleError", "TargetOutOfRangeError", "ShapeMismatchError", "WeightSizeError", "LabelSmoothingRangeError",
     "IgnoreIndexWithProbabilitiesError", "UnknownReductionError", "TargetDtypeError", "InputDtypeError",
-    "DimensionError", "CertificationError",
+    "DimensionError", "ArgumentTypeError", "CertificationError",
 ]

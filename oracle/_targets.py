@@ -3,7 +3,7 @@ import mpmath
 import numpy as np
 
 from ._mp import as_numpy, is_integer_array, to_mpf_array
-from .errors import (LabelSmoothingRangeError, ShapeMismatchError, TargetDtypeError, TargetOutOfRangeError,
+from .errors import (ArgumentTypeError, LabelSmoothingRangeError, ShapeMismatchError, TargetDtypeError, TargetOutOfRangeError,
                      WeightSizeError)
 
 
@@ -21,14 +21,19 @@ def check_index_dtype(target_array):
         raise TargetDtypeError(f"class-index target has dtype {target_array.dtype}; it must be int64")
 
 
+def check_ignore_index(ignore_index):
+    """The docs type ignore_index int; anything else (a bool, a float, None, a string) is ArgumentTypeError."""
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise ArgumentTypeError(f"ignore_index must be an int, got {ignore_index!r}")
+
+
 def index_targets(target, out_shape, n_classes, ignore_index):
     """Class indices as a flat list (C order) with None for ignored entries, after every documented check."""
     target_array = as_numpy(target)
     check_index_dtype(target_array)
     if target_array.shape != tuple(out_shape):
         raise ShapeMismatchError(f"target has shape {target_array.shape}, but the input needs {tuple(out_shape)}")
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+    check_ignore_index(ignore_index)
     indices = []
     for position, value in enumerate(target_array.flat):
         value = int(value)

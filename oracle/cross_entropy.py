@@ -11,7 +11,7 @@ import numpy as np
 from ._mp import NAN, ZERO, Gradients, as_numpy, fsum, to_mpf_array, weighted, working_precision, wrap
 from ._reduction import LOSS_REDUCTIONS, resolve_reduction
 from ._rows import RowSoftmax, class_rows
-from ._targets import class_weights, is_probability_target, smoothing_factor
+from ._targets import check_ignore_index, class_weights, is_probability_target, smoothing_factor
 from .errors import IgnoreIndexWithProbabilitiesError, TargetDtypeError
 from .nll_loss import IndexProblem, LossRows
 
@@ -20,6 +20,7 @@ class ProbabilityProblem(LossRows):
     """Rows of logits with a class-probability target of the same shape; the 'mean' divisor is N * d1 * ... * dK."""
 
     def __init__(self, input, target, weight, ignore_index):
+        check_ignore_index(ignore_index)
         if ignore_index >= 0:
             raise IgnoreIndexWithProbabilitiesError(
                 f"ignore_index={ignore_index} names a class, but class-probability targets have no ignored class")

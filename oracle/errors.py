@@ -47,5 +47,9 @@ class DimensionError(OracleError):
     """A ``dim`` outside [-ndim, ndim) (a 0-dim tensor accepts -1 and 0)."""
 
 
+class ArgumentTypeError(OracleError):
+    """A keyword argument of a type its documentation rules out, such as an ``ignore_index`` that is no int."""
+
+
 class CertificationError(ArithmeticError):
     """Two evaluations at increasing precision did not agree to the requested number of bits."""

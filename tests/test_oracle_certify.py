@@ -58,3 +58,15 @@ def test_inputs_are_converted_exactly(rng):
     from oracle._mp import to_mpf_array
     assert all(mpmath.mpf(float(a)) == b for a, b in zip(x16, to_mpf_array(x16)))
     assert int(to_mpf_array([2**70 + 1])[0]) == 2**70 + 1  # Python ints beyond float64, exactly
+
+
+def test_values_no_dtype_can_hold_need_not_settle():
+    """A logit of -2**523 (found by fuzzing) puts exp(-2**523 - ...) in the gradient: settling it would take
+    thousands of bits, and it is 0 in every checked dtype, so agreement below 2**-1100 is not asked for."""
+    logits = np.full((3, 4, 2), 1e4)
+    logits[1, 1, 0], logits[2, 1, 1] = -2.0**523, 2.0**137
+    result = oracle.certify(oracle.cross_entropy_vjp, logits, np.zeros((3, 2), dtype=np.int64), np.float64(1))
+    tiny = result.input.value[1, 1, 0]
+    assert 0 < tiny < mpmath.ldexp(1, -1100) and float(tiny) == 0.0
+    with mpmath.workprec(256):  # the softmax of the 2**137 logit is 1 to far beyond 100 bits; mean over N = 6
+        assert abs(result.input.value[2, 1, 1] - mpmath.mpf(1) / 6) < mpmath.ldexp(1, -100)
