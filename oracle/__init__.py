@@ -7,8 +7,8 @@ Ambiguities of the documentation are decided once, in docs/spec-notes.md.
 from ._mp import DEFAULT_PREC, Evaluation, Gradients
 from .certify import certify
 from .cross_entropy import cross_entropy, cross_entropy_vjp
-from .errors import (ArgumentTypeError, CertificationError, DimensionError, IgnoreIndexWithProbabilitiesError, InputDtypeError,
-                     LabelSmoothingRangeError, OracleError, ShapeMismatchError, TargetDtypeError,
+from .errors import (ArgumentTypeError, CertificationError, DimensionError, IgnoreIndexWithProbabilitiesError,
+                     InputDtypeError, LabelSmoothingRangeError, OracleError, ShapeMismatchError, TargetDtypeError,
                      TargetOutOfRangeError, UnknownReductionError, WeightSizeError)
 from .kl_div import kl_div, kl_div_vjp
 from .nll_loss import nll_loss, nll_loss_vjp

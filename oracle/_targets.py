@@ -3,8 +3,8 @@ import mpmath
 import numpy as np
 
 from ._mp import as_numpy, is_integer_array, to_mpf_array
-from .errors import (ArgumentTypeError, LabelSmoothingRangeError, ShapeMismatchError, TargetDtypeError, TargetOutOfRangeError,
-                     WeightSizeError)
+from .errors import (ArgumentTypeError, LabelSmoothingRangeError, ShapeMismatchError, TargetDtypeError,
+                     TargetOutOfRangeError, WeightSizeError)
 
 
 def is_probability_target(target_array, input_shape):
