@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from .dtypes import DTYPES
+from .names import FUNCTIONS, list_argument
 
-FUNCTION_NAMES = ("softmax", "log_softmax", "nll_loss", "cross_entropy", "kl_div")
 USAGE_ERROR = 2
 
 
@@ -18,24 +18,12 @@ def default_jobs():
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def _list_argument(allowed, what):
-    def parse(text):
-        values = tuple(v.strip() for v in text.split(",") if v.strip())
-        unknown = [v for v in values if v not in allowed]
-        if unknown or not values:
-            raise argparse.ArgumentTypeError(
-                f"{', '.join(unknown) or repr(text)} is not a {what}; expected a comma-separated list of "
-                f"{', '.join(allowed)}")
-        return values
-    return parse
-
-
 def _add_selection(parser):
     parser.add_argument("--cases", nargs="+", type=Path, metavar="PATH",
                         help="Case files or directories to load instead of the default corpus (cases/).")
-    parser.add_argument("--function", type=_list_argument(FUNCTION_NAMES, "function"), default=None,
+    parser.add_argument("--function", type=list_argument(FUNCTIONS, "function"), default=None,
                         help="Comma-separated functions to check (default: all).")
-    parser.add_argument("--dtype", type=_list_argument(DTYPES, "dtype"), default=DTYPES,
+    parser.add_argument("--dtype", type=list_argument(DTYPES, "dtype"), default=DTYPES,
                         help=f"Comma-separated dtypes to check (default: {','.join(DTYPES)}).")
     parser.add_argument("-k", dest="keyword", default="", metavar="EXPR",
                         help="Select cases whose id, dtype or tags match a keyword expression such as "

@@ -48,15 +48,17 @@ def pytest_addoption(parser):
 
 def _choices(config, name, allowed, what):
     """The comma-separated values of an option, each one of ``allowed``; None when the option is not given."""
+    import argparse
+
+    from .names import list_argument
+
     text = config.getoption(name)
     if text is None:
         return None
-    values = tuple(v.strip() for v in text.split(",") if v.strip())
-    unknown = [v for v in values if v not in allowed]
-    if unknown or not values:
-        raise pytest.UsageError(f"--{name.replace('_', '-')}: {', '.join(map(repr, unknown)) or repr(text)} is not "
-                                f"a {what}; expected a comma-separated list of {', '.join(allowed)}")
-    return values
+    try:
+        return list_argument(allowed, what)(text)
+    except argparse.ArgumentTypeError as error:
+        raise pytest.UsageError(f"--{name.replace('_', '-')}: {error}") from None
 
 
 def _timeout(text):

@@ -8,21 +8,11 @@ import argparse
 import sys
 from pathlib import Path
 
-FUNCTIONS = ("softmax", "log_softmax", "nll_loss", "cross_entropy", "kl_div")
-DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
+from ..dtypes import DTYPES
+from ..names import FUNCTIONS, list_argument
+
 USAGE_ERROR = 2
 PROGRESS_EVERY_S = 30.0
-
-
-def _choices(allowed, what):
-    def parse(text):
-        values = tuple(v.strip() for v in text.split(",") if v.strip())
-        unknown = [v for v in values if v not in allowed]
-        if unknown or not values:
-            raise argparse.ArgumentTypeError(f"{', '.join(unknown) or repr(text)} is not a {what}; expected a "
-                                             f"comma-separated list of {', '.join(allowed)}")
-        return values
-    return parse
 
 
 def _positive(kind):
@@ -41,9 +31,9 @@ def add_arguments(parser):
     """Define the options of ``fuzz`` and set its handler."""
     parser.add_argument("--backend", default="torch", metavar="SPEC", help="The backend to fuzz (as for run).")
     parser.add_argument("--device", default="cpu", help="Device for torch-based backends (default cpu).")
-    parser.add_argument("--function", type=_choices(FUNCTIONS, "function"), default=FUNCTIONS,
+    parser.add_argument("--function", type=list_argument(FUNCTIONS, "function"), default=FUNCTIONS,
                         help="Comma-separated functions to fuzz (default: all five).")
-    parser.add_argument("--dtype", type=_choices(DTYPE_NAMES, "dtype"), default=DTYPE_NAMES,
+    parser.add_argument("--dtype", type=list_argument(DTYPES, "dtype"), default=DTYPES,
                         help="Comma-separated dtypes (default: all four).")
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--max-examples", type=_positive(int), metavar="N",

@@ -10,6 +10,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..dtypes import DTYPES
+from ..names import FUNCTIONS
+
 PROFILE_NAMES = ("ci", "default", "nightly")
 PROFILE_BUDGETS = {"ci": 50, "default": 200, "nightly": 20000}  # max_examples
 FAILING = ("failed", "error", "xpassed")
@@ -19,8 +22,8 @@ FAILING = ("failed", "error", "xpassed")
 class FuzzOptions:
     backend: str = "torch"
     device: str = "cpu"
-    functions: tuple = ("softmax", "log_softmax", "nll_loss", "cross_entropy", "kl_div")
-    dtypes: tuple = ("float64", "float32", "float16", "bfloat16")
+    functions: tuple = FUNCTIONS
+    dtypes: tuple = DTYPES
     max_examples: int | None = None  # None: the profile's budget
     minutes: float | None = None
     seed: int | None = None

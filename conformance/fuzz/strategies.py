@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ..dtypes import DTYPES, float_format, round_to
+from ..names import FUNCTIONS
 
-FUNCTIONS = ("softmax", "log_softmax", "nll_loss", "cross_entropy", "kl_div")
 MAX_CLASSES = 5
 MAX_BATCH = 3
 REGIMES = ("moderate", "moderate", "moderate", "wide", "extreme")  # per tensor; repeated entries weight the draw
