@@ -187,3 +187,12 @@ def test_the_version_report_script_says_its_usage(argv):
     script = Path(__file__).resolve().parent.parent / "reports" / "produce.sh"
     result = subprocess.run(["bash", str(script), *argv], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and result.stderr.startswith("usage: reports/produce.sh TORCH_VERSION")
+
+
+def test_stale_xfail_entries_are_counted_in_one_line_when_cases_are_given(capsys, files):
+    (files / "more.yaml").write_text(XFAILS.replace("softmax/columns", "kl_div/never"))
+    argv = ["run", "--cases", files / "softmax.yaml", "--jobs", "0", "--cache-dir", files / "cache", "--quiet",
+            "--xfails", files / "more.yaml", "--not-strict"]
+    main([str(a) for a in argv])
+    _, err = capsys.readouterr()
+    assert err.splitlines() == ["warning: 1 of 1 xfail entries match no case of the files given to --cases"]
