@@ -14,7 +14,7 @@ def list_argument(allowed, what):
         unknown = [v for v in values if v not in allowed]
         if unknown or not values:
             raise argparse.ArgumentTypeError(
-                f"{', '.join(unknown) or repr(text)} is not a {what}; expected a comma-separated list of "
+                f"{', '.join(map(repr, unknown)) or repr(text)} is not a {what}; expected a comma-separated list of "
                 f"{', '.join(allowed)}")
         return values
     return parse

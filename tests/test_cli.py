@@ -172,12 +172,12 @@ def test_an_unknown_backend_exits_2_with_the_accepted_forms(capsys, softmax_file
 def test_a_bad_dtype_is_a_usage_error_listing_the_accepted_values(capsys, softmax_file):
     status, _, err = run_main(capsys, "run", "--cases", softmax_file, "--dtype", "float32,int8")
     assert status == 2
-    assert "int8 is not a dtype" in err and "float64, float32, float16, bfloat16" in err
+    assert "'int8' is not a dtype" in err and "float64, float32, float16, bfloat16" in err
 
 
 def test_a_bad_function_is_a_usage_error(capsys):
     status, _, err = run_main(capsys, "cases", "--function", "hinge")
-    assert status == 2 and "hinge is not a function" in err and "cross_entropy" in err
+    assert status == 2 and "'hinge' is not a function" in err and "cross_entropy" in err
 
 
 @pytest.mark.parametrize("command", ["run", "cases"])
