@@ -26,7 +26,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .results import STATUSES, ResultsFileError, load_results, write_atomic, write_json
+from .results import STATUSES, ResultsFileError, backend_label, load_results, write_atomic, write_json
 
 DIFF_SCHEMA_VERSION = 1
 FAILING = ("failed", "error", "xpassed")
@@ -211,13 +211,8 @@ def environment_rows(old_env, new_env):
 
 
 def run_label(environment, path):
-    """'name version (device)' of a run's backend, or the file name when the environment does not say."""
-    backend = environment.get("backend") if isinstance(environment.get("backend"), dict) else {}
-    parts = [str(backend[k]) for k in ("name", "version") if backend.get(k)]
-    device = backend.get("device") or environment.get("device")
-    if not parts:
-        return Path(path).name
-    return " ".join(parts) + (f" ({device})" if device else "")
+    """'name version on device' of a run's backend, or the file name when the environment does not say."""
+    return backend_label(environment) or Path(path).name
 
 
 def _totals(checks):

@@ -10,7 +10,7 @@ from collections import defaultdict
 from html import escape
 from pathlib import Path
 
-from .results import STATUSES, ResultsFileError, load_results, summarize, write_atomic
+from .results import STATUSES, ResultsFileError, backend_label, load_results, summarize, write_atomic
 
 USAGE_ERROR = 2
 SHOWN_FAILURES = 200  # failures shown in full; the rest are counted
@@ -108,12 +108,7 @@ def prepare_output(directory):
 
 def default_title(environment):
     """"<backend> <version> on <device>" from the environment, or a generic title when it says nothing."""
-    backend = environment.get("backend") if isinstance(environment.get("backend"), dict) else {}
-    name, version = backend.get("name"), backend.get("version")
-    device = backend.get("device") or environment.get("device")
-    if not name:
-        return "loss-conformance report"
-    return " ".join(str(part) for part in (name, version, "on" if device else None, device) if part)
+    return backend_label(environment) or "loss-conformance report"
 
 
 def as_number(value):

@@ -6,7 +6,7 @@ deviations met. GitHub caps a step summary at 1 MiB; the failure messages are cu
 """
 from collections import Counter
 
-from .results import STATUSES
+from .results import STATUSES, backend_label
 
 SHOWN_FAILURES = 50
 MESSAGE_LINES = 12
@@ -22,11 +22,8 @@ def _ratio(value):
 
 
 def title_of(environment):
-    """"torch 2.13.0+cpu on cpu": the backend's name, version and device."""
-    backend = environment.get("backend") or {}
-    name = backend.get("name") or environment.get("spec") or "backend"
-    version = f" {backend['version']}" if backend.get("version") else ""
-    return f"{name}{version} on {environment.get('device', '?')}"
+    """"torch 2.13.0+cpu on cpu": the backend's name, version and device (else the --backend spec given)."""
+    return backend_label(environment) or environment.get("spec") or "backend"
 
 
 def _verdict(summary):

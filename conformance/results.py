@@ -36,6 +36,17 @@ def environment(backend_description, options):
     }
 
 
+def backend_label(environment):
+    """"torch 2.13.0+cpu on cpu": the backend's name, version and device from a results environment; None when
+    the environment names no backend (a hand-made or damaged file)."""
+    environment = environment if isinstance(environment, dict) else {}
+    backend = environment.get("backend") if isinstance(environment.get("backend"), dict) else {}
+    if not backend.get("name"):
+        return None
+    device = backend.get("device") or environment.get("device")
+    return " ".join(str(part) for part in (backend["name"], backend.get("version"), device and "on", device) if part)
+
+
 def summarize(records):
     """Counts per status, and per (function, dtype): counts, and the worst error relative to its budget."""
     totals = Counter(record["status"] for record in records)

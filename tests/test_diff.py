@@ -128,7 +128,7 @@ def test_still_failing_alone_is_no_regression(tmp_path, capsys):
 def test_new_failure_markdown_row_shows_error_budget_and_reproduction(tmp_path, capsys):
     _, _, out = run_diff(tmp_path, capsys, pair("a"), pair("a", value="failed", error_u=12.5))
     lines = out.splitlines()
-    assert lines[0] == "# loss-conformance diff: torch 2.12.0 (cpu) -> torch 2.13.0 (cpu)"
+    assert lines[0] == "# loss-conformance diff: torch 2.12.0 on cpu -> torch 2.13.0 on cpu"
     assert lines[2] == "**REGRESSION: 1 new failure**"
     assert ("| `softmax/a` | float32 | value | passed -> failed | 12.5 / 8 | "
             "`loss-conformance run --id softmax/a --dtype float32` |") in lines
@@ -180,7 +180,7 @@ def test_json_output_fields(tmp_path, capsys):
     _, diff, _ = run_diff(tmp_path, capsys, pair("a"), pair("a", value="failed", error_u=9.0),
                           new_env={"backend_version": "2.13.0", "oracle_version": "0.2.0"})
     assert diff["schema"] == "loss-conformance/diff" and diff["schema_version"] == 1
-    assert diff["old"]["label"] == "torch 2.12.0 (cpu)" and diff["new"]["path"].endswith("new.json")
+    assert diff["old"]["label"] == "torch 2.12.0 on cpu" and diff["new"]["path"].endswith("new.json")
     assert diff["new"]["totals"] == {"passed": 1, "failed": 1, "xfailed": 0, "xpassed": 0, "skipped": 0, "error": 0}
     assert (diff["factor"], diff["error_floor_u"], diff["fail_on_error_growth"]) == (2.0, 1.0, False)
     assert diff["verdict"] == {"regression": True, "text": "REGRESSION: 1 new failure", "exit_status": 1}

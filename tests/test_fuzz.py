@@ -299,3 +299,13 @@ def test_a_broken_backend_is_found_shrunk_and_written_as_a_case_that_run_fails(t
                         lambda self, call: outcomes.append(ORIGINAL_CHECK(self, call)) or outcomes[-1])
     assert main(arguments) == 1
     assert outcomes[0][0] and set((tmp_path / "found").glob("*.yaml")) == set(written)
+
+
+def test_the_checker_knows_the_backend_version_that_scopes_xfail_entries():
+    import torch
+
+    from conformance.fuzz.engine import Checker, FuzzOptions
+
+    checker = Checker(FuzzOptions(backend="torch"))
+    assert checker.version == torch.__version__
+    checker.close()

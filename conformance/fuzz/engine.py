@@ -131,6 +131,8 @@ class Checker:
             self.backend = None
         else:
             self.backend = load_backend(options.backend, options.device)
+        description = self.executor.backend_description if self.executor else self.backend.describe()
+        self.version = (description or {}).get("version")  # scopes xfail entries with `versions:`
 
     def records(self, case, dtype):
         if self.executor is not None:
@@ -147,7 +149,7 @@ class Checker:
         from .known import explain
 
         records = self.records(case_from_call(call), call.dtype)
-        apply_xfails(records, self.xfails, strict=False)
+        apply_xfails(records, self.xfails, strict=False, version=self.version)
         unexplained, explained = [], []
         for record in records:
             if record["status"] not in FAILING:
