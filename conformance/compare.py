@@ -55,7 +55,7 @@ def check_shape(got, wanted, check="shape"):
     return CheckResult(check, "failed", f"shape {got.shape}, but should be {wanted.hi.shape}", n=1, bad=1)
 
 
-def check_dtype(got_dtype, dtype, check="dtype"):
+def check_result_dtype(got_dtype, dtype, check="dtype"):
     if got_dtype == dtype:
         return CheckResult(check, "passed", n=1)
     return CheckResult(check, "failed", f"dtype {got_dtype}, but should be {dtype}", n=1, bad=1)
@@ -110,7 +110,7 @@ def compare_array(got, got_dtype, wanted, dtype, budget_u, prefix=""):
     names = [f"{prefix}{name}" for name in ("shape", "dtype", "nonfinite", "value")] if prefix else \
         ["shape", "dtype", "nonfinite", "value"]
     shape = check_shape(got, wanted, names[0])
-    results = [shape, check_dtype(got_dtype, dtype, names[1])]
+    results = [shape, check_result_dtype(got_dtype, dtype, names[1])]
     if shape.status != "passed":
         reason = "not compared: the shape differs (see the shape check)"
         return results + [CheckResult(name, "skipped", reason) for name in names[2:]]

@@ -12,16 +12,12 @@ import mpmath
 import numpy as np
 
 from .dtypes import round_to
+from .layout import class_dim
 
 STREAM_KEYS = {"input": 0, "target": 1, "weight": 2, "grad_output": 3}
 INDEX_DTYPES = {"int64": np.int64, "int32": np.int32, "uint8": np.uint8, "bool": np.bool_}
 MODIFIERS = ("zeros", "negative", "neg_inf", "pos_inf", "nan")  # applied in this order
 TRANSFORM_PREC = 96  # bits for exp/log in transforms: then one rounding to float64
-
-
-def class_dim(ndim):
-    """The class dimension of a loss input: 0 for (C), 1 for (N, C, d1, ...)."""
-    return 0 if ndim <= 1 else 1
 
 
 def parse_number(value):

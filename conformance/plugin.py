@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 ROOT_NAME = "loss-conformance"  # the collector's node id, and so the prefix of every item's
-BAD_STATUSES = ("failed", "error", "xpassed")
 _DEVICE = re.compile(r"[a-z_]+(:\d+)?")
 
 
@@ -105,7 +104,7 @@ class ConformanceFailure(Exception):
 
 
 class LossConformance:
-    """The active plugin of one pytest process: the loaded cases, the collection hook, the runner."""
+    """The active plugin of one pytest process: the loaded cases, the collection hook, the run loop."""
 
     def __init__(self, config, options):
         from .casefile import CaseFileError
@@ -115,7 +114,8 @@ class LossConformance:
             self.session = Session(options)
         except CaseFileError as error:
             raise pytest.UsageError(f"loss-conformance: {error}") from None
-        self.runner = Runner(self.session)
+        self.runner = self.session.runner
+        self._load_error = None  # once the backend failed to load, every case fails with the same line
         for name in sorted({marker for case in self.session.cases for marker in (case.function, *case.tags)}):
             config.addinivalue_line("markers", f"{name}: loss-conformance cases of this function or tag")
         for warning in self.session.warnings():
@@ -139,6 +139,20 @@ class LossConformance:
 
     def pytest_sessionfinish(self):
         self.runner.close()
+
+    def run(self, case, dtype):
+        """(records, timings) of one case in one dtype; ConformanceFailure when the backend cannot be loaded."""
+        from .backends import BackendLoadError
+
+        if self._load_error:
+            raise ConformanceFailure(self._load_error)
+        try:
+            results = self.runner.run(case, [dtype])
+        except BackendLoadError as error:
+            self._load_error = f"backend {self.session.options.backend!r} could not be loaded: {error}"
+            raise ConformanceFailure(self._load_error) from None
+        records = [record for result in results for record in result.records]
+        return records, results[0].timings if results else {}
 
 
 class ConformanceCases(pytest.Collector):
@@ -166,9 +180,11 @@ class ConformanceCase(pytest.Item):
             self.add_marker(marker)
 
     def runtest(self):
-        records, timings = self.plugin.runner.run(self.case, self.dtype)
+        from .results import FAILING
+
+        records, timings = self.plugin.run(self.case, self.dtype)
         self.user_properties += [(key, round(timings[key], 6)) for key in ("oracle_s", "backend_s") if key in timings]
-        bad = [r for r in records if r["status"] in BAD_STATUSES]
+        bad = [r for r in records if r["status"] in FAILING]
         if bad or not records:
             raise ConformanceFailure(self._failure_message(records, bad))
         expected = [r for r in records if r["status"] == "xfailed"]
@@ -178,7 +194,7 @@ class ConformanceCase(pytest.Item):
             raise pytest.skip.Exception(records[0].get("message") or "skipped", _use_item_location=True)
 
     def _failure_message(self, records, bad):
-        from .runner import reproduction
+        from .results import reproduction
 
         session = self.plugin.session
         lines = [f"{self.case.full_id} [{self.dtype}] on {session.options.backend}: "
@@ -190,7 +206,7 @@ class ConformanceCase(pytest.Item):
             lines.append(f"{record['check']}: {status}")
             lines += [f"  {line}" for line in record.get("message", "").splitlines()]
         reproduce = next((r["reproduce"] for r in bad if r.get("reproduce")), None) or reproduction(
-            self.case, self.dtype, session.options.backend, session.options.device, session.context["cases_arg"])
+            self.case, self.dtype, session.options.backend, session.options.device, session.runner.context["cases_arg"])
         lines.append(f"reproduce: {reproduce}")
         return "\n".join(lines)
 
@@ -201,63 +217,3 @@ class ConformanceCase(pytest.Item):
 
     def reportinfo(self):
         return Path(self.case.source) if self.case.source else self.path, 0, self.name
-
-
-class Runner:
-    """Runs one (case, dtype) at a time, with the expected deviations applied: in this process (``jobs`` 0) or in
-    one isolated worker, started on the first case and kept until the session ends."""
-
-    def __init__(self, session):
-        self.session, self.options = session, session.options
-        self._backend = self._cache = self._executor = None
-        self._load_error = None  # once the backend failed to load, every case fails with the same line
-
-    def run(self, case, dtype):
-        from .executor import WorkerStartError
-
-        if self._load_error:
-            raise ConformanceFailure(self._load_error)
-        try:
-            results = self._isolated(case, dtype) if self.options.jobs else self._in_process(case, dtype)
-        except WorkerStartError as error:
-            self._load_error = f"backend {self.options.backend!r} could not be loaded: {error}"
-            raise ConformanceFailure(self._load_error) from None
-        records = [record for case_records, _ in results for record in case_records]
-        timings = results[0][1] if results else {}
-        self.session.backend_description = self._describe()  # the backend version scopes the xfail entries
-        self.session.apply_xfails(records)
-        return records, timings
-
-    def _describe(self):
-        if self._executor is not None:
-            return self._executor.backend_description
-        return self._backend.describe() if self._backend is not None else None
-
-    def _in_process(self, case, dtype):
-        from .backends import load_backend
-        from .executor import WorkerStartError
-        from .reference import OracleCache
-        from .runner import run_case
-
-        if self._backend is None:
-            try:
-                self._backend = load_backend(self.options.backend, self.options.device)
-            except Exception as error:  # noqa: BLE001 -- the backend module failed to import: a load error
-                raise WorkerStartError(f"{type(error).__name__}: {error}") from None
-            self._cache = OracleCache(self.options.cache_dir)
-        return [(records, timings) for _, records, timings in run_case(
-            case, [dtype], self._backend, self._cache, self.session.tolerances, self.session.context)]
-
-    def _isolated(self, case, dtype):
-        from .executor import Executor
-
-        if self._executor is None:
-            options = self.options
-            self._executor = Executor(options.backend, options.device, options.cache_dir,
-                                      self.session.tolerances_path, self.session.context, 1, options.timeout)
-        return [(records, timings) for _, _, records, timings in self._executor.submit([(case, [dtype])])]
-
-    def close(self):
-        if self._executor is not None:
-            self._executor.close()
-        self._executor = None

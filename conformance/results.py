@@ -1,50 +1,51 @@
-"""The results of a run: statuses, the summary per function and dtype, the environment, and atomic JSON output.
+"""The results model: the statuses a check can end with, the exit codes they lead to, one record per check,
+the summary per function and dtype, and the environment a run reports.
 
-The JSON document is versioned (``schema_version``); docs/results.md describes every field.
+Every rule about statuses and exit codes lives here; writers (conformance/report/) and entry points import it.
+docs/results.md describes the record fields.
 """
-import json
-import math
-import os
 import platform
+import shlex
 import sys
-import tempfile
 from collections import Counter, defaultdict
+from dataclasses import asdict
 from importlib import metadata
-from pathlib import Path
 
-SCHEMA_VERSION = 1
 STATUSES = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
+FAILING = ("failed", "error", "xpassed")  # a run with one of these is not green
 MEASURED = ("passed", "failed", "xpassed")  # statuses whose error counts toward the worst error of a cell
+RAN = ("passed", "xfailed")  # a check that ran without failing
+
+EXIT_OK = 0  # nothing failed unexpectedly
+EXIT_FAILED = 1  # a check failed, or a strict expected failure passed
+EXIT_USAGE = 2  # a usage or configuration error: bad arguments, case, xfail or results file, unloadable backend
+EXIT_INTERRUPTED = 130  # the shell's status for a command ended by SIGINT
 
 
-def _version(distribution):
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
+def is_failing(record):
+    return record["status"] in FAILING
 
 
-def environment(backend_description, options):
-    import oracle
-
-    return {
-        "spec": options.backend, "backend": backend_description, "device": options.device, "oracle_version": oracle.__version__,
-        "oracle_precision_bits": oracle.DEFAULT_PREC, "loss_conformance": _version("loss-conformance"),
-        "versions": {name: _version(name) for name in ("torch", "numpy", "mpmath", "gmpy2")},
-        "python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
-        "argv": sys.argv[1:],
-    }
+def reproduction(case, dtype, spec, device, cases_arg=None):
+    """The one-line command that re-runs exactly this case in this dtype."""
+    parts = ["loss-conformance", "run", "--backend", spec, "--device", device]
+    if cases_arg:
+        parts += ["--cases", case.source]
+    parts += ["--id", case.full_id, "--dtype", dtype]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
-def backend_label(environment):
-    """"torch 2.13.0+cpu on cpu": the backend's name, version and device from a results environment; None when
-    the environment names no backend (a hand-made or damaged file)."""
-    environment = environment if isinstance(environment, dict) else {}
-    backend = environment.get("backend") if isinstance(environment.get("backend"), dict) else {}
-    if not backend.get("name"):
-        return None
-    device = backend.get("device") or environment.get("device")
-    return " ".join(str(part) for part in (backend["name"], backend.get("version"), device and "on", device) if part)
+def make_record(case, dtype, result, context, size=None):
+    """The record of one check (a CheckResult) of a case in a dtype; context holds spec, device, cases_arg."""
+    record = {"case": case.full_id, "function": case.function, "dtype": dtype}
+    if size is not None:
+        record["size"] = size  # elements of the input: the x axis of a report's error-against-size plot
+    record.update({k: v for k, v in asdict(result).items() if v not in (None, {}, "") or k == "status"})
+    if result.status == "failed":
+        record["reproduce"] = reproduction(case, dtype, context["spec"], context["device"], context.get("cases_arg"))
+    if case.tags:
+        record["tags"] = list(case.tags)
+    return record
 
 
 def summarize(records):
@@ -66,118 +67,40 @@ def summarize(records):
 
 
 def exit_status(records):
-    """0: nothing failed unexpectedly; 1: a check failed or a strict xfail passed; 2: a case or harness error."""
+    """EXIT_OK, EXIT_FAILED for a failed check or a strict xfail that passed, EXIT_USAGE for a case or harness
+    error (a configuration problem, not a verdict on the backend)."""
     statuses = {record["status"] for record in records}
     if "error" in statuses:
-        return 2
-    return 1 if statuses & {"failed", "xpassed"} else 0
+        return EXIT_USAGE
+    return EXIT_FAILED if statuses & {"failed", "xpassed"} else EXIT_OK
 
 
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path, text):
-    """Write text (or bytes) so that a reader sees the old file or the complete new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _version(distribution):
     try:
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 would make reports unreadable to others
-        with os.fdopen(handle, "wb") as file:
-            file.write(text if isinstance(text, bytes) else text.encode("utf-8"))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
-def json_safe(value):
-    """The value with non-finite floats spelled "inf", "-inf", "nan" (JSON has no literal for them)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    return value
+def environment(backend_description, options):
+    import oracle
+
+    return {
+        "spec": options.backend, "backend": backend_description, "device": options.device,
+        "oracle_version": oracle.__version__, "oracle_precision_bits": oracle.DEFAULT_PREC,
+        "loss_conformance": _version("loss-conformance"),
+        "versions": {name: _version(name) for name in ("torch", "numpy", "mpmath", "gmpy2")},
+        "python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
+        "argv": sys.argv[1:],
+    }
 
 
-def _dumps(value, **layout):
-    return json.dumps(json_safe(value), allow_nan=False, default=str, **layout)
-
-
-def write_json(path, document):
-    """Indented JSON, except that the records of a "results" list take one line each (compact, and a diff of two
-    results files shows one line per changed check)."""
-    records = document.get("results")
-    if not isinstance(records, list) or not records:
-        write_atomic(path, _dumps(document, indent=1) + "\n")
-        return
-    head = _dumps({key: value for key, value in document.items() if key != "results"}, indent=1)
-    body = ",\n  ".join(_dumps(record) for record in records)
-    write_atomic(path, f'{head[:-2]},\n "results": [\n  {body}\n ]\n}}\n')
-
-
-class ResultsFileError(Exception):
-    """A results file that cannot be read: names the file and what is wrong with it."""
-
-    def __init__(self, path, message):
-        super().__init__(f"{path}: {message}")
-        self.path = path
-
-
-NUMERIC_FIELDS = ("error_u", "budget_u", "max_abs", "max_rel")
-
-
-def _float_back(value):
-    return float(value) if value in ("inf", "-inf", "nan") else value
-
-
-def restore_nonfinite(record):
-    """The record with the "inf"/"-inf"/"nan" strings of its numeric fields turned back into floats."""
-    for key in NUMERIC_FIELDS:
-        if key in record:
-            record[key] = _float_back(record[key])
-    worst = record.get("worst")
-    if isinstance(worst, dict):
-        for key in ("got", "wanted"):
-            if key in worst:
-                worst[key] = _float_back(worst[key])
-    return record
-
-
-def load_results(path):
-    """A results document (``run --json``) with "inf"/"nan" strings turned back into floats.
-
-    Raises ResultsFileError for a file that is missing, not JSON, or not a results document of a known version.
-    """
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ResultsFileError(path, f"cannot be read ({error.strerror or error})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ResultsFileError(path, f"is not JSON ({error})") from None
-    if not isinstance(document, dict) or document.get("schema") != "loss-conformance/results":
-        raise ResultsFileError(path, 'is not a loss-conformance results file (expected "schema": '
-                                     '"loss-conformance/results", as written by run --json)')
-    version = document.get("schema_version")
-    if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
-        raise ResultsFileError(path, f"has schema_version {version!r}; this version reads 1 to {SCHEMA_VERSION}")
-    records = document.get("results")
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise ResultsFileError(path, '"results" is not a list of records')
-    for record in records:
-        restore_nonfinite(record)
-    table = document.get("summary", {}).get("table", []) if isinstance(document.get("summary"), dict) else []
-    for row in table:
-        if isinstance(row, dict) and "worst_error_over_budget" in row:
-            row["worst_error_over_budget"] = _float_back(row["worst_error_over_budget"])
-    return document
-
-
-def results_document(env, records, summary, timings, warnings):
-    return {"schema": "loss-conformance/results", "schema_version": SCHEMA_VERSION, "environment": env,
-            "summary": summary, "timings": timings, "warnings": warnings, "results": records}
+def backend_label(environment):
+    """The backend's name, version and device from a results environment, e.g. "torch 2.13.0+cpu on cpu";
+    None when the environment names no backend (a hand-made or damaged file)."""
+    environment = environment if isinstance(environment, dict) else {}
+    backend = environment.get("backend") if isinstance(environment.get("backend"), dict) else {}
+    if not backend.get("name"):
+        return None
+    device = backend.get("device") or environment.get("device")
+    return " ".join(str(part) for part in (backend["name"], backend.get("version"), device and "on", device) if part)

@@ -1,124 +1,118 @@
-"""Checking one case against one backend, in every selected dtype: inputs, oracle, backend call, comparisons.
+"""The one run loop: (case, dtypes) tasks checked against one backend, in this process or in isolated workers.
 
-``run_case`` is pure orchestration and runs the same in-process (pytest plugin, --jobs 0) or inside an isolated
-worker (conformance/executor.py), which is what turns a hanging or crashing backend into a failed case.
+Whoever runs cases (the CLI through session.py, the pytest plugin, the fuzzer, the mutation score) goes through
+``Runner``: it loads the backend (or starts the workers), runs ``checks.check_case``, applies the expected
+deviations and adds up the timings, each in this one place.
 """
-import shlex
-import time
-import traceback
-from dataclasses import asdict
+from typing import NamedTuple
 
-from .backends import Call
-from .compare import CheckResult, compare_array
-from .inputs import make_inputs, rounded_inputs
+from .backends import BackendLoadError, load_backend
+from .checks import check_case
+from .deviations import DeviationSet
+from .isolation import WorkerPool
+from .reference import OracleCache
+from .tolerances import Tolerances
 
-
-def reproduction(case, dtype, spec, device, cases_arg=None):
-    """The one-line command that re-runs exactly this case in this dtype."""
-    parts = ["loss-conformance", "run", "--backend", spec, "--device", device]
-    if cases_arg:
-        parts += ["--cases", case.source]
-    parts += ["--id", case.full_id, "--dtype", dtype]
-    return " ".join(shlex.quote(p) for p in parts)
+TIMING_KEYS = ("oracle_s", "backend_s")
 
 
-def make_record(case, dtype, result, context, size=None):
-    record = {"case": case.full_id, "function": case.function, "dtype": dtype}
-    if size is not None:
-        record["size"] = size  # elements of the input: the x axis of a report's error-against-size plot
-    record.update({k: v for k, v in asdict(result).items() if v not in (None, {}, "") or k == "status"})
-    if result.status == "failed":
-        record["reproduce"] = reproduction(case, dtype, context["spec"], context["device"], context.get("cases_arg"))
-    if case.tags:
-        record["tags"] = list(case.tags)
-    return record
+class PairResult(NamedTuple):
+    """The records of one case in one dtype, with the time its oracle and backend calls took."""
+
+    case: object
+    dtype: str
+    records: list
+    timings: dict
 
 
-def _describe_error(error):
-    name, message = error
-    first_line = (message or "").strip().splitlines()[0] if (message or "").strip() else ""
-    return f"{name}: {first_line[:300]}"
+class Runner:
+    """Checks tasks on one backend. ``jobs`` 0 runs in this process (no isolation, no timeout); ``jobs`` N >= 1
+    runs up to N isolated workers, each call under ``timeout`` seconds. Use as a context manager, or close()."""
+
+    def __init__(self, spec, device="cpu", *, jobs=1, timeout=60.0, cache_dir=None, tolerances_path=None,
+                 deviations=None, strict=True, cases_arg=False):
+        self.spec, self.device, self.jobs, self.timeout = spec, device, jobs, timeout
+        self.cache_dir, self.tolerances_path = cache_dir, tolerances_path
+        self.deviations, self.strict = deviations or DeviationSet(()), strict
+        self.context = {"spec": spec, "device": device, "cases_arg": bool(cases_arg)}
+        self.timings = dict.fromkeys(TIMING_KEYS, 0.0)
+        self.description = None  # the backend's describe(), known once it is loaded
+        self._backend = self._cache = self._tolerances = self._pool = None
+
+    @classmethod
+    def from_options(cls, options, deviations):
+        """A runner for a session's RunOptions (conformance/session.py)."""
+        return cls(options.backend, options.device, jobs=options.jobs, timeout=options.timeout,
+                   cache_dir=options.cache_dir, tolerances_path=options.tolerances, deviations=deviations,
+                   strict=options.strict, cases_arg=bool(options.case_paths))
+
+    def open(self, workers=None):
+        """Load the backend here, or start the workers (``workers`` caps how many); raises BackendLoadError."""
+        if self.jobs == 0:
+            if self._backend is None:
+                self._tolerances = Tolerances.load(self.tolerances_path)
+                self._cache = OracleCache(self.cache_dir)
+                self._backend = _load_here(self.spec, self.device)
+                self.description = self._backend.describe()
+            return self
+        if self._pool is None:
+            self._pool = WorkerPool(self.spec, self.device, self.cache_dir, self.tolerances_path, self.context,
+                                    self.jobs, self.timeout)
+        self._pool.open(workers)
+        self.description = self._pool.backend_description
+        return self
+
+    def run(self, case, dtypes):
+        """The PairResults of one case in the given dtypes."""
+        return list(self.run_all([(case, list(dtypes))]))
+
+    def run_all(self, tasks):
+        """Yield a PairResult per (case, dtype) of tasks, as each finishes (in any order when jobs > 1)."""
+        tasks = [(case, list(dtypes)) for case, dtypes in tasks if dtypes]
+        self.open(len(tasks))
+        for case, dtype, records, timings in self._results(tasks):
+            self.deviations.apply(records, self.strict, self.version)
+            for key in TIMING_KEYS:
+                self.timings[key] += timings.get(key, 0.0)
+            yield PairResult(case, dtype, records, timings)
+
+    def _results(self, tasks):
+        if self.jobs:
+            yield from self._pool.submit(tasks)
+            return
+        for case, dtypes in tasks:
+            for dtype, records, timings in check_case(case, dtypes, self._backend, self._cache, self._tolerances,
+                                                      self.context):
+                yield case, dtype, records, timings
+
+    @property
+    def version(self):
+        """The backend's reported version: it scopes expected deviations with ``versions:``."""
+        return (self.description or {}).get("version")
+
+    @property
+    def cache_stats(self):
+        if self._pool is not None:
+            return dict(self._pool.cache_stats)
+        return {"hits": self._cache.hits, "misses": self._cache.misses} if self._cache else {"hits": 0, "misses": 0}
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
 
-def _error_case_checks(case, expected, outcome):
-    if expected.error != case.expect_error:
-        said = f"raises {expected.error}" if expected.error else "returns a value"
-        return [CheckResult("raises", "error", f"case problem: expects {case.expect_error}, but the oracle {said}")]
-    if outcome.error:
-        return [CheckResult("raises", "passed", f"raised {_describe_error(outcome.error)}", n=1)]
-    shape = None if outcome.value is None else outcome.value.shape
-    return [CheckResult("raises", "failed", f"returned a value of shape {shape}, but should raise "
-                                             f"(the oracle raises {expected.error})", n=1, bad=1)]
-
-
-def _value_checks(case, dtype, expected, outcome, budget):
-    if outcome.error:
-        return [CheckResult("call", "failed", f"raised {_describe_error(outcome.error)}, but should return a value",
-                            n=1, bad=1)]
-    checks = [CheckResult("call", "passed", n=1)]
-    checks += compare_array(outcome.value, outcome.dtype, expected.value, dtype, budget("value"))
-    for name, wanted in (("input", expected.grad_input), ("target", expected.grad_target)):
-        if wanted is None:
-            continue
-        prefix = f"grad_{name}."
-        if outcome.grad_error or name not in outcome.grads:
-            why = _describe_error(outcome.grad_error) if outcome.grad_error else "no gradient was returned"
-            checks.append(CheckResult(prefix + "value", "failed", f"backward failed: {why}", n=1, bad=1))
-            continue
-        checks += compare_array(outcome.grads[name], outcome.grad_dtypes.get(name), wanted, dtype,
-                                budget(f"grad_{name}"), prefix=prefix)
-    return checks
-
-
-def check_dtype(case, dtype, backend, cache, tolerances, source_arrays, notify):
-    """(list of CheckResult, timings) for one case in one dtype."""
-    timings = {}
-    start = time.perf_counter()
-    arrays = rounded_inputs(source_arrays, dtype)
-    expected = cache.expected(case.function, arrays, case.kwargs, dtype, case.seed,
-                              case.grad and case.expect_error is None)
-    timings["oracle_s"] = time.perf_counter() - start
-    if case.expect_error is None and expected.error:
-        return [CheckResult("call", "error", f"case problem: the oracle raises {expected.error} on a case that "
-                                             "expects a value")], timings
-    wants_grad = case.expect_error is None and case.grad
-    grad_wrt = ("input",) + (("target",) if expected.grad_target is not None else ())
-    call = Call(case.function, dtype, arrays, dict(case.kwargs), case.form,
-                expected.grad_output if wants_grad else None, grad_wrt if wants_grad else ())
-    notify("busy")
-    start = time.perf_counter()
-    outcome = backend.run(call)
-    timings["backend_s"] = time.perf_counter() - start
-    notify("idle")
-    if case.expect_error:
-        return _error_case_checks(case, expected, outcome), timings
-
-    def budget(check):
-        return tolerances.budget(case.function, check, dtype, case.kwargs) * case.tolerance_factor
-
-    return _value_checks(case, dtype, expected, outcome, budget), timings
-
-
-def run_case(case, dtypes, backend, cache, tolerances, context, notify=lambda state: None):
-    """Yield (dtype, records, timings) for each dtype of the case that was selected; never raises for a case."""
+def _load_here(spec, device):
+    """The backend, loaded in this process: any exception of its module is a load error, not a crash."""
     try:
-        source_arrays = make_inputs(case)
-    except Exception as error:  # noqa: BLE001 -- inputs that cannot be made: a case problem, not a crash
-        message = f"case problem: inputs could not be generated: {type(error).__name__}: {error}"
-        for dtype in dtypes:
-            yield dtype, [make_record(case, dtype, CheckResult("inputs", "error", message), context)], {}
-        return
-    size = int(source_arrays["input"].size) if "input" in source_arrays else None
-    for dtype in dtypes:
-        notify("busy")  # a probe call of a dtype is a backend call too: it runs under the timeout
-        reason = backend.supports(case.function, dtype, case.form)
-        notify("idle")
-        if reason:
-            yield dtype, [make_record(case, dtype, CheckResult("call", "skipped", reason), context, size)], {}
-            continue
-        try:
-            results, timings = check_dtype(case, dtype, backend, cache, tolerances, source_arrays, notify)
-        except Exception:  # noqa: BLE001 -- a harness problem: report it against this case and go on
-            detail = traceback.format_exc(limit=-3)
-            results, timings = [CheckResult("harness", "error", f"internal error:\n{detail}")], {}
-        yield dtype, [make_record(case, dtype, r, context, size) for r in results], timings
+        return load_backend(spec, device)
+    except BackendLoadError:
+        raise
+    except Exception as error:  # noqa: BLE001 -- the backend's own import or constructor failed
+        raise BackendLoadError(f"backend {spec!r} could not be loaded: {type(error).__name__}: {error}") from None
+

@@ -1,4 +1,5 @@
-"""Selecting cases with a keyword expression, in the manner of pytest's ``-k``.
+"""Selecting cases: by id, function, dtype and opt-in tag, and with a keyword expression in the manner of
+pytest's ``-k``.
 
 An expression combines names with ``and``, ``or``, ``not`` and parentheses; ``not`` binds tighter than ``and``,
 which binds tighter than ``or``. A name is any run of characters other than whitespace and parentheses, so
@@ -15,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-__all__ = ["SelectionError", "compile_expression"]
+__all__ = ["OPT_IN_TAGS", "SelectionError", "compile_expression", "select_cases"]
 
 _TOKEN = re.compile(r"[()]|[^\s()]+")
 
@@ -108,3 +109,24 @@ def compile_expression(expression: str) -> Callable[[Iterable[str]], bool]:
         return node([str(text).lower() for text in haystack])
 
     return predicate
+
+
+OPT_IN_TAGS = ("large", "slow")  # cases with these tags run only when asked for (--include-tag)
+
+
+def select_cases(cases, options):
+    """(case, dtypes) pairs chosen by the options (ids, functions, dtypes, -k, tags); cases with an opt-in tag
+    need --include-tag, or their id given with --id."""
+    matches = compile_expression(options.keyword or "")
+    chosen = []
+    for case in cases:
+        if options.ids and case.full_id not in options.ids:
+            continue
+        if options.functions and case.function not in options.functions:
+            continue
+        if not options.ids and set(case.tags) & (set(OPT_IN_TAGS) - set(options.include_tags)):
+            continue
+        dtypes = [d for d in case.dtypes if d in options.dtypes and matches([case.full_id, d, *case.tags])]
+        if dtypes:
+            chosen.append((case, dtypes))
+    return chosen

@@ -543,7 +543,7 @@ def test_any_text_loads_or_raises_casefileerror(tmp_path, text):
         assert str(error).startswith(f"{path}: ")
 
 
-KNOWN_CRASHES = {  # documents that raise something other than CaseFileError (see the report of these tests)
+FIXED_CRASHES = {  # documents that once raised something other than CaseFileError: each must now name its field
     "lone-brace-in-matrix-id": ("function: softmax\ncases:\n  - matrix:\n      id: '{'\n"
                                 "      base: {inputs: {input: {shape: [2]}}}\n      axes: {dim: [0, -1]}\n"),
     "format-spec-in-matrix-id": ("function: softmax\ncases:\n  - matrix:\n      id: '{dim:d}'\n"
@@ -557,6 +557,6 @@ KNOWN_CRASHES = {  # documents that raise something other than CaseFileError (se
 }
 
 
-@pytest.mark.parametrize("text", list(KNOWN_CRASHES.values()), ids=list(KNOWN_CRASHES))
+@pytest.mark.parametrize("text", list(FIXED_CRASHES.values()), ids=list(FIXED_CRASHES))
 def test_documents_that_crashed_the_loader_raise_casefileerror(tmp_path, text):
     load_error(tmp_path, text)

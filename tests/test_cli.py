@@ -8,25 +8,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from case_texts import SOFTMAX, SOFTMAX_CASES, SOFTMAX_PAIRS
 
 from conformance.cli import main
 
-SOFTMAX = """\
-function: softmax
-dtypes: [float64, float32]
-cases:
-  - id: rows
-    kwargs: {dim: 1}
-    inputs: {input: {shape: [3, 4], scale: 2}}
-  - id: columns
-    kwargs: {dim: 0}
-    grad: false
-    inputs: {input: {shape: [3, 4]}}
-  - id: huge
-    tags: [large]
-    kwargs: {dim: 1}
-    inputs: {input: {shape: [2, 3]}}
-"""
 NLL = """\
 function: nll_loss
 dtypes: [float32]
@@ -45,7 +30,7 @@ class Namespace:  # softmax that is 1 % off
     def softmax(input, dim=None, **kwargs):
         return torch.softmax(input, dim) * 1.01
 """
-PAIRS = 4  # softmax rows and columns, in float64 and float32 (huge is opt-in)
+PAIRS = len(SOFTMAX_PAIRS)  # every softmax case but huge (opt-in), in float64 and float32
 CACHE_LINE = re.compile(r"cache (\d+) hits / (\d+) misses\)\s*$")
 
 
@@ -84,22 +69,23 @@ def test_cases_lists_each_selected_case_with_its_dtypes_and_counts(capsys, softm
     status, out, _ = run_main(capsys, "cases", "--cases", softmax_file, tmp_path / "nll.yaml")
     lines = out.strip().splitlines()
     assert status == 0
-    assert lines[:3] == ["softmax/rows  (float64,float32)", "softmax/columns  (float64,float32)",
+    assert lines[:4] == ["softmax/rows  (float64,float32)", "softmax/columns  (float64,float32)",
+                         "softmax/forward-only  (float64,float32)",
                          "nll_loss/oob  (float32)  raises TargetOutOfRangeError  [extreme]"]
-    assert lines[-1] == "3 cases, 5 (case, dtype) pairs, from 4 loaded"  # huge is opt-in (large)
+    assert lines[-1] == "4 cases, 7 (case, dtype) pairs, from 5 loaded"  # huge is opt-in (large)
 
 
 def test_cases_count_only_prints_the_totals(capsys, softmax_file):
     status, out, _ = run_main(capsys, "cases", "--cases", softmax_file, "--count", "--dtype", "float32",
                               "--include-tag", "large")
-    assert status == 0 and out.strip() == "3 cases, 3 (case, dtype) pairs, from 3 loaded"
+    assert status == 0 and out.strip() == "4 cases, 4 (case, dtype) pairs, from 4 loaded"
 
 
 def test_cases_selects_with_k_and_id(capsys, softmax_file):
     _, out, _ = run_main(capsys, "cases", "--cases", softmax_file, "-k", "rows and not float64")
-    assert out.strip().splitlines() == ["softmax/rows  (float32)", "1 cases, 1 (case, dtype) pairs, from 3 loaded"]
+    assert out.strip().splitlines() == ["softmax/rows  (float32)", "1 cases, 1 (case, dtype) pairs, from 4 loaded"]
     _, out, _ = run_main(capsys, "cases", "--cases", softmax_file, "--id", "softmax/huge", "--count")
-    assert out.strip() == "1 cases, 2 (case, dtype) pairs, from 3 loaded"  # --id reaches opt-in cases
+    assert out.strip() == "1 cases, 2 (case, dtype) pairs, from 4 loaded"  # --id reaches opt-in cases
 
 
 # --- run ----------------------------------------------------------------------------------------------------------
@@ -115,11 +101,10 @@ def test_run_against_torch_passes_and_writes_the_json_report(capsys, softmax_fil
     assert document["environment"]["backend"]["name"] == "torch"
     summary, results = document["summary"], document["results"]
     assert summary["checks"] == len(results) and summary["totals"]["passed"] == len(results)
-    assert {(r["case"], r["dtype"]) for r in results} == {(f"softmax/{c}", d) for c in ("rows", "columns")
-                                                          for d in ("float64", "float32")}
+    assert {(r["case"], r["dtype"]) for r in results} == set(SOFTMAX_PAIRS)
     assert {r["check"] for r in results if r["case"] == "softmax/rows"} >= {"call", "value", "grad_input.value"}
-    assert not any(r["check"].startswith("grad") for r in results if r["case"] == "softmax/columns")  # grad: false
-    assert document["timings"]["cases"] == 2
+    assert not any(r["check"].startswith("grad") for r in results if r["case"] == "softmax/forward-only")
+    assert document["timings"]["cases"] == len(SOFTMAX_CASES)
     assert not [p for p in report.parent.iterdir() if p.name != "results.json"]  # written atomically, no leftovers
 
 
@@ -239,9 +224,10 @@ def test_the_console_script_in_isolated_workers_reuses_the_cache(capsys, softmax
                            str(report), "--xfails", "--quiet", "--dtype", "float32"],
                           capture_output=True, text=True, timeout=120, env=environment, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert cache_counts(done.stdout) == (2, 0)  # two float32 pairs, both certified by the first run
+    float32 = len(SOFTMAX_CASES)  # the float32 pairs, all certified by the first run
+    assert cache_counts(done.stdout) == (float32, 0)
     document = json.loads(report.read_text())
-    assert document["timings"]["cache"] == {"hits": 2, "misses": 0}
+    assert document["timings"]["cache"] == {"hits": float32, "misses": 0}
     assert document["summary"]["checks"] == len(document["results"]) > 0
     leftovers = [p for p in cache.rglob("*") if p.is_file() and (".tmp" in p.name or p.suffix != ".npz")]
     assert not leftovers and not (tmp_path / "unused").exists()

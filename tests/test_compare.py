@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from conformance.compare import check_dtype, check_pattern, check_shape, check_values, compare_array
+from conformance.compare import check_pattern, check_result_dtype, check_shape, check_values, compare_array
 from conformance.reference import Wanted
 
 U32 = 2.0 ** -24
@@ -168,9 +168,9 @@ def test_shape_check():
 
 
 def test_dtype_mismatch_fails_with_both_names():
-    result = check_dtype("float32", "float16")
+    result = check_result_dtype("float32", "float16")
     assert result.status == "failed" and result.message == "dtype float32, but should be float16"
-    assert check_dtype("bfloat16", "bfloat16").status == "passed"
+    assert check_result_dtype("bfloat16", "bfloat16").status == "passed"
 
 
 def test_compare_array_runs_all_four_checks_in_order():

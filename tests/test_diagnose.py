@@ -1,6 +1,6 @@
 """The failure diagnosis names the parameter whose values separate failing (case, dtype) pairs from passing."""
 from conformance.casefile import Case
-from conformance.diagnose import explain
+from conformance.report.diagnose import explain
 
 
 def make_case(case_id, **kwargs):

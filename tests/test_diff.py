@@ -5,8 +5,8 @@ import math
 import pytest
 
 from conformance.cli import main
-from conformance.diff import SHOWN, classify, error_ratio
-from conformance.results import write_json
+from conformance.report.diff import SHOWN, classify, error_ratio
+from conformance.report.results_file import write_json
 
 CHECKS = ("call", "value")
 

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from conformance.casefile import CaseFileError, case_files, load_file
 from conformance.cli import main
 from conformance.fuzz import engine, known
+from conformance.fuzz.calls import calls
 from conformance.fuzz.found import case_id, choose_path, literal, render, verify_round_trip, write_found_case
 from conformance.fuzz.invalid import defect_strategies
-from conformance.fuzz.strategies import FUNCTIONS, DrawnCall, calls
+from conformance.fuzz.strategies import DrawnCall
+from conformance.names import FUNCTIONS
 from conformance.session import RunOptions, Session
 
 CI = settings(max_examples=40, derandomize=True, deadline=None, database=None,
@@ -307,5 +309,5 @@ def test_the_checker_knows_the_backend_version_that_scopes_xfail_entries():
     from conformance.fuzz.engine import Checker, FuzzOptions
 
     checker = Checker(FuzzOptions(backend="torch"))
-    assert checker.version == torch.__version__
+    assert checker.runner.version == torch.__version__
     checker.close()

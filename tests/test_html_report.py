@@ -3,9 +3,10 @@ import math
 
 import pytest
 
-from conformance import plots
 from conformance.cli import main
-from conformance.results import results_document, summarize, write_json
+from conformance.report import plots
+from conformance.report.results_file import results_document, write_json
+from conformance.results import summarize
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SCRIPT_MESSAGE = "Bad results (1 out of 4)\n  (2,) => <script>alert(1)</script> != 0.5"

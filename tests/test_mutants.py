@@ -7,7 +7,7 @@ shared by every xdist worker of the run (entries are written atomically).
 import pytest
 
 from conformance.mutants import catalog
-from conformance.mutation import run_mutant, torch_false_alarms
+from conformance.mutants.score import run_mutant, torch_false_alarms
 from conformance.session import RunOptions
 
 pytest.importorskip("torch")

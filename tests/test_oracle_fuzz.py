@@ -7,8 +7,10 @@ from hypothesis import strategies as st
 
 import oracle
 from conformance.casefile import KEYWORDS
-from conformance.fuzz.strategies import FUNCTIONS, calls, valid_calls
+from conformance.fuzz.calls import calls
+from conformance.fuzz.strategies import valid_calls
 from conformance.inputs import make_grad_output
+from conformance.names import FUNCTIONS
 
 CI = settings(max_examples=80, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))

@@ -12,10 +12,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
-from hypothesis import assume, event, given, settings, strategies as st  # noqa: E402
+from hypothesis import assume, event, given, settings  # noqa: E402
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 import oracle  # noqa: E402
+from conformance.fuzz.strategies import keywords  # noqa: E402
+from conformance.layout import class_layout  # noqa: E402
 from oracle._reduction import LOSS_REDUCTIONS, resolve_reduction  # noqa: E402
 
 RTOL = 1e-12
@@ -52,12 +55,6 @@ def float_arrays(shape, elements=values):
 
 
 @st.composite
-def keywords(draw, **strategies):
-    """kwargs in which each keyword is either drawn from its strategy or left out (torch's default)."""
-    return {name: draw(strategy) for name, strategy in strategies.items() if draw(st.booleans())}
-
-
-@st.composite
 def class_shapes(draw):
     """(C), (N, C), (N, C, d1) or (N, C, d1, d2) with C in [1, 6], N in [0, 4], d_i in [1, 3]."""
     n_classes, rank = draw(st.integers(1, 6)), draw(st.integers(1, 4))
@@ -65,12 +62,6 @@ def class_shapes(draw):
         return (n_classes,)
     spatial = draw(st.lists(st.integers(1, 3), min_size=rank - 2, max_size=rank - 2))
     return (draw(st.integers(0, 4)), n_classes, *spatial)
-
-
-def class_layout(shape):
-    """(class dim, C, shape of the unreduced loss) of a loss input."""
-    class_dim = 0 if len(shape) == 1 else 1
-    return class_dim, shape[class_dim], tuple(s for i, s in enumerate(shape) if i != class_dim)
 
 
 def class_weights(n_classes):

@@ -1,10 +1,10 @@
 """The fuzzing loop: check drawn calls with the runner's checks, let hypothesis shrink a failure, write it out.
 
-Each drawn call becomes an in-memory case with literal inputs and goes through ``conformance.runner.run_case``,
-the checks of ``run``. A failed, erroneous or unexpectedly passing check that neither the backend's xfail file
-nor a known-deviation rule (known.py) explains raises a Finding, one exception class per (function, check), so
-that hypothesis shrinks each kind of failure on its own. The shrunk call is written as a YAML case.
-Rounds: with keep_going, the kinds already found stop counting as failures and the search goes on.
+Each drawn call becomes an in-memory case with literal inputs and goes through the run loop of ``run``
+(conformance/runner.py), with the same checks. A failed, erroneous or unexpectedly passing check that neither
+the backend's xfail file nor a known-deviation rule (known.py) explains raises a Finding, one exception class
+per (function, check), so that hypothesis shrinks each kind of failure on its own. The shrunk call is written
+as a YAML case. Rounds: with keep_going, the kinds already found stop counting as failures and the search goes on.
 """
 import time
 from dataclasses import dataclass, field
@@ -15,7 +15,6 @@ from ..names import FUNCTIONS
 
 PROFILE_NAMES = ("ci", "default", "nightly")
 PROFILE_BUDGETS = {"ci": 50, "default": 200, "nightly": 20000}  # max_examples
-FAILING = ("failed", "error", "xpassed")
 
 
 @dataclass
@@ -109,49 +108,27 @@ class Checker:
     """Runs the checks of ``run`` on drawn calls against one backend (in-process, or isolated with a timeout)."""
 
     def __init__(self, options):
-        from ..backends import load_backend
-        from ..reference import OracleCache
-        from ..session import default_xfail_paths
-        from ..tolerances import Tolerances
-        from ..xfails import XfailSet
+        from ..deviations import DeviationSet, default_deviation_paths
+        from ..runner import Runner
         from .known import rules_for
 
         self.options = options
-        self.context = {"spec": options.backend, "device": options.device, "cases_arg": True}
-        self.tolerances = Tolerances.load(None)
-        self.xfails = XfailSet.from_paths(default_xfail_paths(options.backend))
         self.rules = rules_for(options.backend, options.known)
-        self.cache = OracleCache(None)  # every drawn input is new: caching would only fill the disk
-        self.executor = None
-        if options.timeout:
-            from ..executor import Executor
-
-            self.executor = Executor(options.backend, options.device, None, None, self.context, 1, options.timeout)
-            self.executor.open(1)
-            self.backend = None
-        else:
-            self.backend = load_backend(options.backend, options.device)
-        description = self.executor.backend_description if self.executor else self.backend.describe()
-        self.version = (description or {}).get("version")  # scopes xfail entries with `versions:`
-
-    def records(self, case, dtype):
-        if self.executor is not None:
-            return [r for _, _, records, _ in self.executor.submit([(case, [dtype])]) for r in records]
-        from ..runner import run_case
-
-        return [r for _, records, _ in run_case(case, [dtype], self.backend, self.cache, self.tolerances,
-                                                self.context) for r in records]
+        deviations = DeviationSet.from_paths(default_deviation_paths(options.backend))
+        # No oracle cache: every drawn input is new, caching would only fill the disk.
+        self.runner = Runner(options.backend, options.device, jobs=1 if options.timeout else 0,
+                             timeout=options.timeout or 60.0, cache_dir=None, deviations=deviations, strict=False,
+                             cases_arg=True).open(1)
 
     def check(self, call):
         """(unexplained failing records, names of the known rules that explained others) for one call."""
-        from ..session import apply_xfails
+        from ..results import FAILING
         from .found import case_from_call
         from .known import explain
 
-        records = self.records(case_from_call(call), call.dtype)
-        apply_xfails(records, self.xfails, strict=False, version=self.version)
+        results = self.runner.run(case_from_call(call), [call.dtype])
         unexplained, explained = [], []
-        for record in records:
+        for record in (record for result in results for record in result.records):
             if record["status"] not in FAILING:
                 continue
             rule = explain(self.rules, call, record)
@@ -162,8 +139,7 @@ class Checker:
         return unexplained, explained
 
     def close(self):
-        if self.executor is not None:
-            self.executor.close()
+        self.runner.close()
 
 
 def example_database(path, keep_fetched):
@@ -258,7 +234,7 @@ def run_round(checker, options, report, excluded, budget, deadline, on_progress=
     """Findings of one hypothesis run over at most ``budget`` generated calls; and why it stopped early, if it did."""
     from hypothesis import given, seed
 
-    from .strategies import calls
+    from .calls import calls
 
     state = _Round(checker, report, excluded, deadline, options.shrink_seconds, on_progress)
 
@@ -326,7 +302,7 @@ def display_path(path):
 
 def save_finding(finding, options):
     """Write the finding's case file and fill in its path and one-line reproduction."""
-    from ..runner import reproduction
+    from ..results import reproduction
     from .found import case_from_call, choose_path, write_found_case
 
     call = finding.call

@@ -170,7 +170,7 @@ def choose_path(call, out_dir):
 def write_found_case(call, record, path, provenance):
     """Write the case file for a finding atomically at ``path`` (from choose_path); an existing file with the
     same case keeps its comments. Returns the path, after checking that the file reproduces the call exactly."""
-    from ..results import write_atomic
+    from ..report.results_file import write_atomic
 
     path = Path(path)
     if not path.exists():

@@ -8,21 +8,9 @@ conformance/fuzz/known.py recognises them as declared deviations.
 import numpy as np
 from hypothesis import strategies as st
 
-from .strategies import (
-    DrawnCall,
-    class_index_loss,
-    class_layout,
-    class_shapes,
-    cross_entropy_calls,
-    float_tensors,
-    forms,
-    kl_div_calls,
-    moderate_values,
-    probability_targets,
-    seeds,
-    shapes,
-    valid_calls,
-)
+from ..layout import class_layout
+from .strategies import (DrawnCall, class_index_loss, class_shapes, cross_entropy_calls, float_tensors, forms,
+                         kl_div_calls, moderate_values, probability_targets, seeds, shapes, valid_calls)
 
 UNKNOWN_REDUCTIONS = ("avg", "MEAN", "", "elementwise_sum")
 LEGACY = ("size_average", "reduce")
@@ -94,8 +82,8 @@ def smoothing_out_of_range(draw, dtype):
 def ignore_index_with_probabilities(draw, dtype):
     """cross_entropy with class-probability targets and an ignore_index that names a class (or C)."""
     shape = draw(class_shapes())
-    class_dim, n_classes, _ = class_layout(shape)
-    arrays = {"input": draw(float_tensors(shape, dtype)), "target": draw(probability_targets(shape, dtype, class_dim))}
+    dim, n_classes, _ = class_layout(shape)
+    arrays = {"input": draw(float_tensors(shape, dtype)), "target": draw(probability_targets(shape, dtype, dim))}
     call = DrawnCall("cross_entropy", dtype, arrays, {}, draw(forms()), draw(seeds()))
     return with_defect(call, "IgnoreIndexWithProbabilitiesError", "ignore-index-with-probabilities",
                        kwargs={"ignore_index": draw(st.integers(0, n_classes))})

@@ -14,6 +14,7 @@ from fnmatch import fnmatchcase
 import numpy as np
 
 from ..dtypes import float_format
+from ..layout import class_dim
 from ..tolerances import effective_reduction
 
 SPEC = "docs/spec-notes.md#"
@@ -41,8 +42,7 @@ def class_rows(array):
     """(rows, C): the input as one row of C logits per sample (class dim moved last), or None when 0-dim."""
     if array.ndim == 0:
         return None
-    class_dim = 0 if array.ndim == 1 else 1
-    moved = np.moveaxis(array, class_dim, -1)
+    moved = np.moveaxis(array, class_dim(array.ndim), -1)
     return moved.reshape(-1, moved.shape[-1])
 
 

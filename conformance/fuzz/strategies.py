@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ..dtypes import DTYPES, float_format, round_to
-from ..names import FUNCTIONS
+from ..layout import class_dim, class_layout
 
 MAX_CLASSES = 5
 MAX_BATCH = 3
@@ -145,12 +145,6 @@ def class_shapes(draw, min_classes=1):
     return (draw(sides(MAX_BATCH)), n_classes) + spatial
 
 
-def class_layout(shape):
-    """(class dim, C, shape of the unreduced loss) of a loss input."""
-    class_dim = 0 if len(shape) == 1 else 1
-    return class_dim, shape[class_dim], tuple(s for i, s in enumerate(shape) if i != class_dim)
-
-
 # ---- keyword arguments ------------------------------------------------------------------------------------------
 
 
@@ -202,20 +196,20 @@ def class_weights(draw, n_classes, dtype):
     return draw(float_tensors((n_classes,), dtype, elements=elements))
 
 
-def _normalise(values, class_dim):
-    """Rows scaled to sum 1 along class_dim with a correctly rounded sum; all-zero rows stay zero."""
+def _normalise(values, dim):
+    """Rows scaled to sum 1 along dim with a correctly rounded sum; all-zero rows stay zero."""
     if values.size == 0 or values.ndim == 0:
         return values
-    moved = np.moveaxis(values, class_dim, -1)
+    moved = np.moveaxis(values, dim, -1)
     rows = moved.reshape(-1, moved.shape[-1])
     totals = np.array([math.fsum(row) for row in rows])
     scaled = np.divide(rows, totals[:, None], out=rows.copy(), where=totals[:, None] > 0)
-    return np.moveaxis(scaled.reshape(moved.shape), -1, class_dim)
+    return np.moveaxis(scaled.reshape(moved.shape), -1, dim)
 
 
 @st.composite
-def probability_targets(draw, shape, dtype, class_dim):
-    """Non-negative targets of ``shape``: normalised along class_dim, unnormalised, or one-hot; zeros mixed in."""
+def probability_targets(draw, shape, dtype, dim):
+    """Non-negative targets of ``shape``: normalised along dim, unnormalised, or one-hot; zeros mixed in."""
     kind = draw(st.sampled_from(("normalised", "unnormalised", "one-hot")))
     if kind == "one-hot":
         elements = st.sampled_from((0.0, 1.0))
@@ -226,7 +220,7 @@ def probability_targets(draw, shape, dtype, class_dim):
             elements |= wide_values(dtype, max_exponent=-1).map(abs)
     values = draw(hnp.arrays(np.float64, shape, elements=elements))
     if kind == "normalised":
-        values = _normalise(values, class_dim)
+        values = _normalise(values, dim)
     return round_to(values, dtype)
 
 
@@ -271,11 +265,11 @@ def cross_entropy_calls(draw, dtype, headroom=HEADROOM):
     if draw(st.booleans()):
         arrays, kwargs = draw(class_index_loss("cross_entropy", dtype, shape, headroom))
     else:
-        class_dim, n_classes, _ = class_layout(shape)
+        dim, n_classes, _ = class_layout(shape)
         kwargs = draw(keywords(ignore_index=st.sampled_from((-100, -1))))  # a class index would be an error
         kwargs.update(draw(reduction_kwargs()))
         arrays = {"input": draw(float_tensors(shape, dtype, neg_inf=True, shift=True, headroom=headroom)),
-                  "target": draw(probability_targets(shape, dtype, class_dim))}
+                  "target": draw(probability_targets(shape, dtype, dim))}
         if draw(st.booleans()):
             arrays["weight"] = draw(class_weights(n_classes, dtype))
     kwargs.update(draw(keywords(label_smoothing=label_smoothings())))
@@ -289,11 +283,10 @@ def kl_div_calls(draw, dtype, headroom=HEADROOM):
     shape = draw(shapes(max_rank=3))
     kwargs = draw(keywords(log_target=st.booleans()))
     kwargs.update(draw(reduction_kwargs(("none", "mean", "sum", "batchmean"))))
-    class_dim = 0 if len(shape) <= 1 else 1
     if kwargs.get("log_target"):
         target = -np.abs(draw(float_tensors(shape, dtype, neg_inf=True, headroom=headroom)))
     else:
-        target = draw(probability_targets(shape, dtype, class_dim))
+        target = draw(probability_targets(shape, dtype, class_dim(len(shape))))
     arrays = {"input": draw(float_tensors(shape, dtype, neg_inf=True, headroom=headroom)), "target": target}
     return DrawnCall("kl_div", dtype, arrays, kwargs, draw(forms()), draw(seeds()))
 
@@ -304,20 +297,3 @@ def valid_calls(function, dtype, headroom=HEADROOM):
         return softmax_calls(function, dtype, headroom)
     strategy = {"nll_loss": nll_loss_calls, "cross_entropy": cross_entropy_calls, "kl_div": kl_div_calls}[function]
     return strategy(dtype, headroom)
-
-
-
-
-def calls(functions=FUNCTIONS, dtype_names=DTYPES, invalid=True, full_range=False):
-    """The fuzzer's calls: a function and dtype from the selection, then a valid call (3 in 4) or an invalid one;
-    full_range: values up to the largest of each dtype (default: HEADROOM binary orders below it)."""
-    from .invalid import invalid_calls
-
-    @st.composite
-    def draw_call(draw):
-        function, dtype = draw(st.sampled_from(tuple(functions))), draw(dtypes(dtype_names))
-        if invalid and draw(st.integers(0, 3)) == 3:
-            return draw(invalid_calls(function, dtype))
-        return draw(valid_calls(function, dtype, 0 if full_range else HEADROOM))
-
-    return draw_call()

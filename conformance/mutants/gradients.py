@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ._base import mutant
-from ._common import effective_reduction, has_class_indices
+from ._common import class_dim, effective_reduction, has_class_indices
 
 
 class _WrongBackward(torch.autograd.Function):
@@ -58,9 +58,9 @@ def _cross_entropy_ignored_rows_get_gradient(input, target, weight=None, size_av
         if kind == "mean":
             row_weight = counted.to(x.dtype) if weight is None else weight[torch.where(counted, indices, 0)] * counted
             row_grad = row_grad / row_weight.sum()
-        class_dim = 0 if x.dim() == 1 else 1
-        ignored_gradient = F.softmax(x, class_dim) * row_grad.unsqueeze(class_dim)  # should be 0
-        return torch.where(counted.unsqueeze(class_dim), grad_input, ignored_gradient), grad_target
+        dim = class_dim(x)
+        ignored_gradient = F.softmax(x, dim) * row_grad.unsqueeze(dim)  # should be 0
+        return torch.where(counted.unsqueeze(dim), grad_input, ignored_gradient), grad_target
 
     if not has_class_indices(input, target):
         return call(input, target)

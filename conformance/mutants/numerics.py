@@ -5,13 +5,15 @@ Each factory returns a namespace for ``--backend conformance.mutants.numerics:<n
 import torch
 import torch.nn.functional as F
 
+from oracle import implicit_dim
+
 from ._base import mutant
+from ._common import class_dim, n_classes
 
 
-def _class_dim(x, dim=None):
-    if dim is not None:
-        return dim
-    return 0 if x.dim() in (0, 1, 3) else 1
+def _softmax_dim(x, dim=None):
+    """dim, or torch's implicit rule for dim=None (as the oracle documents it)."""
+    return implicit_dim(x.dim()) if dim is None else dim
 
 
 def _sum_in_input_dtype(values, dim):
@@ -26,7 +28,7 @@ def _sum_in_input_dtype(values, dim):
 
 
 def _log_softmax_low_precision_sum(x, dim=None, **_):
-    dim = _class_dim(x, dim)
+    dim = _softmax_dim(x, dim)
     if x.numel() == 0:  # nothing to sum (amax rejects empty rows)
         return F.log_softmax(x, dim)
     shifted = x - x.amax(dim, keepdim=True)
@@ -34,7 +36,7 @@ def _log_softmax_low_precision_sum(x, dim=None, **_):
 
 
 def _softmax_low_precision_sum(x, dim=None, **_):
-    dim = _class_dim(x, dim)
+    dim = _softmax_dim(x, dim)
     if x.numel() == 0:
         return F.softmax(x, dim)
     exps = torch.exp(x - x.amax(dim, keepdim=True))
@@ -43,15 +45,15 @@ def _softmax_low_precision_sum(x, dim=None, **_):
 
 def _softmax_without_max(x, dim=None, **_):
     exps = torch.exp(x)
-    return exps / exps.sum(_class_dim(x, dim), keepdim=True)
+    return exps / exps.sum(_softmax_dim(x, dim), keepdim=True)
 
 
 def _log_softmax_without_max(x, dim=None, **_):
-    return x - torch.log(torch.exp(x).sum(_class_dim(x, dim), keepdim=True))
+    return x - torch.log(torch.exp(x).sum(_softmax_dim(x, dim), keepdim=True))
 
 
 def _log_of_softmax(x, dim=None, **_):
-    return torch.log(F.softmax(x, _class_dim(x, dim)))
+    return torch.log(F.softmax(x, _softmax_dim(x, dim)))
 
 
 def _cross_entropy_with(log_softmax):
@@ -60,7 +62,7 @@ def _cross_entropy_with(log_softmax):
     (so the mutant shows there only through rounding). Every other rule stays torch's."""
     def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                       reduction="mean", label_smoothing=0.0):
-        log_probs = log_softmax(input, 0 if input.dim() == 1 else 1)
+        log_probs = log_softmax(input, class_dim(input))
         if not target.is_floating_point() and label_smoothing == 0.0:
             return F.nll_loss(log_probs, target, weight, size_average, ignore_index, reduce, reduction)
         return F.cross_entropy(log_probs, target, weight, size_average, ignore_index, reduce, reduction,
@@ -71,9 +73,9 @@ def _cross_entropy_with(log_softmax):
 def _label_smoothing_over_c_minus_1(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                                     reduction="mean", label_smoothing=0.0):
     # (1 - e) on the target and e / (C - 1) on the others equals torch's smoothing with e * C / (C - 1).
-    n_classes = input.shape[0 if input.dim() == 1 else 1]
-    if label_smoothing and not target.is_floating_point() and n_classes > 1:
-        label_smoothing = label_smoothing * n_classes / (n_classes - 1)
+    classes = n_classes(input)
+    if label_smoothing and not target.is_floating_point() and classes > 1:
+        label_smoothing = label_smoothing * classes / (classes - 1)
     return F.cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
 
 

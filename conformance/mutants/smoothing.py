@@ -6,6 +6,7 @@ Each factory returns a namespace for ``--backend conformance.mutants.smoothing:<
 import torch.nn.functional as F
 
 from ._base import mutant
+from ._common import n_classes
 
 
 def _smooths(label_smoothing):
@@ -21,8 +22,7 @@ def _holds_probabilities(input, target):
 def _cross_entropy_smoothed_twice(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                                   reduction="mean", label_smoothing=0.0):
     if _smooths(label_smoothing) and _holds_probabilities(input, target) and target.is_floating_point():
-        n_classes = input.shape[0 if input.dim() == 1 else 1]
-        target = (1.0 - label_smoothing) * target + label_smoothing / n_classes  # torch smooths this once more
+        target = (1.0 - label_smoothing) * target + label_smoothing / n_classes(input)  # torch smooths it once more
     return F.cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
 
 

@@ -1,6 +1,6 @@
 """Running cases in isolated worker processes, so that a backend that hangs or crashes fails only its case.
 
-Each worker loads the backend from its spec and runs ``run_case``; it reports "busy" before each backend call
+Each worker loads the backend from its spec and runs ``check_case``; it reports "busy" before each backend call
 and "idle" after, and the parent enforces ``timeout`` only while a worker is busy (the oracle's time is not the
 backend's). A worker that times out is killed, one that dies is noticed by its closed pipe; either way the case
 in hand fails in that dtype with the reason, its remaining dtypes go to a fresh worker, and the run goes on.
@@ -11,15 +11,16 @@ import time
 from collections import deque
 from multiprocessing.connection import wait
 
-from .backends import load_backend
+from .backends import BackendLoadError, load_backend
+from .checks import check_case
 from .compare import CheckResult
 from .reference import OracleCache
-from .runner import make_record, run_case
+from .results import make_record
 from .tolerances import Tolerances
 
 
-class WorkerStartError(RuntimeError):
-    """A worker could not load the backend (the message carries its error)."""
+class WorkerStartError(BackendLoadError):
+    """A worker could not load the backend, or did not start (the message carries why)."""
 
 
 def _worker_main(connection, spec, device, cache_dir, tolerances_path, context, threads):
@@ -38,8 +39,8 @@ def _worker_main(connection, spec, device, cache_dir, tolerances_path, context, 
         if message[0] == "stop":
             return
         _, case, dtypes = message
-        for dtype, records, timings in run_case(case, dtypes, backend, cache, tolerances, context,
-                                                notify=lambda state: connection.send((state,))):
+        for dtype, records, timings in check_case(case, dtypes, backend, cache, tolerances, context,
+                                                  notify=lambda state: connection.send((state,))):
             connection.send(("records", case.full_id, dtype, records, timings))
         connection.send(("done", case.full_id, {"hits": cache.hits, "misses": cache.misses}))
         cache.hits = cache.misses = 0  # the parent adds up what each "done" reports
@@ -69,8 +70,8 @@ class _Worker:
         self.connection.close()
 
 
-class Executor:
-    """A pool of ``jobs`` isolated workers; ``run(cases, dtypes_of)`` yields (case, dtype, records, timings)."""
+class WorkerPool:
+    """Up to ``jobs`` isolated workers; ``submit(tasks)`` yields (case, dtype, records, timings) as they finish."""
 
     def __init__(self, spec, device, cache_dir, tolerances_path, context, jobs=1, timeout=60.0):
         threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
@@ -120,15 +121,6 @@ class Executor:
         for worker in self._workers or ():
             worker.stop(kill=worker.task is not None)
         self._workers = None
-
-    def run(self, tasks):
-        """Open, submit every task, close: yields (case, dtype, records, timings) as results arrive."""
-        tasks = list(tasks)
-        self.open(len(tasks))
-        try:
-            yield from self.submit(tasks)
-        finally:
-            self.close()
 
     def _dispatch(self, queue, workers):
         for worker in workers:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conformance.backends import BackendLoadError, load_backend
-from conformance.executor import WorkerStartError
+from conformance.isolation import WorkerStartError
 from conformance.session import RunOptions, Session
 
 BACKENDS = {
@@ -181,8 +181,8 @@ def test_every_backend_call_is_made_while_the_worker_reports_busy(tmp_path):
     """The dtype probe of TorchBackend.supports() is a backend call too: it must run under the timeout."""
     from conformance.backends.torch_backend import TorchBackend
     from conformance.casefile import load_file
+    from conformance.checks import check_case
     from conformance.reference import OracleCache
-    from conformance.runner import run_case
     from conformance.tolerances import Tolerances
 
     states = []
@@ -190,8 +190,8 @@ def test_every_backend_call_is_made_while_the_worker_reports_busy(tmp_path):
     backend = TorchBackend(namespace=namespace, name="recording")
     (case,) = load_file(write_cases(tmp_path, ["cross_entropy"])[0])
     context = {"spec": "recording", "device": "cpu"}
-    records = [r for _, rs, _ in run_case(case, ["float32"], backend, OracleCache(None), Tolerances.load(), context,
-                                          notify=states.append) for r in rs]
+    records = [r for _, rs, _ in check_case(case, ["float32"], backend, OracleCache(None), Tolerances.load(), context,
+                                            notify=states.append) for r in rs]
     assert all(r["status"] == "passed" for r in records)
     assert namespace.calls and set(namespace.calls) == {"busy"}, namespace.calls
 

@@ -1,6 +1,7 @@
-"""Expected deviations of one backend: which checks of which cases are known to fail, and why.
+"""Expected deviations of a backend: which checks of which cases are known to fail, and why; and the one place
+where they are applied to the records of a run.
 
-An xfail file is YAML (read with ``yaml.safe_load`` only)::
+An expected-deviation ("xfail") file is YAML (read with ``yaml.safe_load`` only)::
 
     backend: torch                              # informational
     entries:
@@ -16,7 +17,8 @@ An entry with ``versions`` applies only to a backend whose reported version sati
 "+cpu" is ignored); a backend that reports no version is covered by every entry.
 
 Every problem raises a CaseFileError naming the file, the entry (its id pattern, or "#index") and the field.
-The first entry that matches a (case, dtype, check) decides; ``apply_xfail`` maps the check's status through it.
+The first entry that matches a (case, dtype, check) decides; ``status_through`` maps the check's status through
+it, and ``DeviationSet.apply`` does so for the records of a run.
 """
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -24,10 +26,10 @@ from fnmatch import fnmatchcase
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from .casefile import CaseFileError, read_yaml
+from .casefile import CASES_DIR, CaseFileError, read_yaml
 from .dtypes import DTYPES
 
-__all__ = ["XfailEntry", "XfailSet", "apply_xfail", "load_xfails"]
+__all__ = ["DeviationEntry", "DeviationSet", "default_deviation_paths", "load_deviation_file", "status_through"]
 
 MIN_REASON_LENGTH = 10
 _TOP_KEYS = ("backend", "entries")
@@ -35,7 +37,7 @@ _ENTRY_KEYS = ("id", "dtypes", "checks", "reason", "spec", "strict", "versions")
 
 
 @dataclass(frozen=True)
-class XfailEntry:
+class DeviationEntry:
     """One expected deviation; ``dtypes`` and ``checks`` of None mean every dtype and every check."""
 
     id: str
@@ -77,7 +79,7 @@ def _string_list(value, path, name, field, accepted=None):
 
 
 def _entry(raw, number, path):
-    """One validated XfailEntry from the mapping at ``entries[number]``."""
+    """One validated DeviationEntry from the mapping at ``entries[number]``."""
     field = f"entries.{number}"
     if not isinstance(raw, dict):
         raise CaseFileError(path, "must be a mapping with at least 'id' and 'reason'", f"#{number}", field)
@@ -100,7 +102,7 @@ def _entry(raw, number, path):
         _check_specifier(raw["versions"], path, name, f"{field}.versions")
     dtypes = _string_list(raw["dtypes"], path, name, f"{field}.dtypes", DTYPES) if "dtypes" in raw else None
     checks = _string_list(raw["checks"], path, name, f"{field}.checks") if "checks" in raw else None
-    return XfailEntry(id=raw["id"], reason=raw["reason"].strip(), dtypes=dtypes, checks=checks,
+    return DeviationEntry(id=raw["id"], reason=raw["reason"].strip(), dtypes=dtypes, checks=checks,
                       spec=raw.get("spec"), strict=raw.get("strict", True), source=str(path),
                       versions=raw.get("versions"))
 
@@ -113,7 +115,7 @@ def _check_specifier(value, path, name, field):
                             f"got {value!r}", name, field) from None
 
 
-def load_xfails(path) -> list:
+def load_deviation_file(path) -> list:
     """The entries of one xfail file, in file order; raises CaseFileError on the first problem."""
     document = read_yaml(path)
     if not isinstance(document, dict):
@@ -138,7 +140,7 @@ def load_xfails(path) -> list:
     return entries
 
 
-class XfailSet:
+class DeviationSet:
     """The expected deviations of a backend, searched in order: the first matching entry wins."""
 
     def __init__(self, entries):
@@ -147,7 +149,7 @@ class XfailSet:
     @classmethod
     def from_paths(cls, paths):
         """The entries of several files, concatenated in the order given."""
-        return cls(entry for path in paths for entry in load_xfails(path))
+        return cls(entry for path in paths for entry in load_deviation_file(path))
 
     def __len__(self):
         return len(self.entries)
@@ -156,13 +158,28 @@ class XfailSet:
         """The first entry covering this check of this case in this dtype (and backend version), or None."""
         return next((entry for entry in self.entries if entry.matches(full_id, dtype, check, version)), None)
 
+    def apply(self, records, strict=True, version=None):
+        """Turn the statuses of records matched by an entry into xfailed / xpassed, with its reason and spec link;
+        a non-strict run reports an expected failure that passes as passed."""
+        for record in records:
+            entry = self.match(record["case"], record["dtype"], record["check"], version)
+            if entry is None:
+                continue
+            record["status"] = status_through(record["status"], entry)
+            if record["status"] == "xpassed" and not strict:
+                record["status"] = "passed"
+            record["reason"] = entry.reason
+            if entry.spec:
+                record["spec"] = entry.spec
+        return records
+
     def unmatched(self, full_ids):
         """The entries whose id pattern matches none of ``full_ids``: stale or misspelt, worth a warning."""
         full_ids = list(full_ids)
         return [entry for entry in self.entries if not any(fnmatchcase(i, entry.id) for i in full_ids)]
 
 
-def apply_xfail(status: str, entry: XfailEntry | None) -> str:
+def status_through(status: str, entry: DeviationEntry | None) -> str:
     """A check's status seen through its xfail entry.
 
     failed -> "xfailed"; passed -> "xpassed" when the entry is strict (counted as a failure), else "passed";
@@ -175,3 +192,9 @@ def apply_xfail(status: str, entry: XfailEntry | None) -> str:
     if status == "passed":
         return "xpassed" if entry.strict else "passed"
     return status
+
+
+def default_deviation_paths(spec):
+    """The bundled expected-deviation file of a backend spec, cases/xfails/<spec>.yaml, where it exists."""
+    path = CASES_DIR / "xfails" / f"{spec.split(':')[0]}.yaml"
+    return (path,) if path.exists() else ()

@@ -1,40 +1,17 @@
-"""``loss-conformance diff OLD.json NEW.json``: what changed between two runs, and whether it is a regression.
-
-A check is identified by (case, dtype, check). The statuses ``failed``, ``error`` and ``xpassed`` count as
-failing (an expected failure that passes fails a strict run); ``passed``, ``xfailed`` and ``skipped`` do not.
-
-- **New failures** (regressions): a check failing in NEW that was not failing in OLD, or was absent from OLD
-  although OLD ran its (case, dtype) pair. ``xfailed -> xpassed`` is one of them, marked "declared deviation
-  now passes". Failing checks of pairs that OLD did not run are listed apart: nothing to compare them with.
-- **Still failing**: failing in both (not a regression). **Fixes**: failing in OLD, ``passed`` in NEW.
-- **Status changes** otherwise: ``deviation_declared`` (to ``xfailed``), ``deviation_resolved`` (``xfailed ->
-  passed``), ``coverage_lost`` (a check that ran is now skipped or gone, a failing one included: not a fix),
-  ``coverage_gained`` (skipped or absent -> ran), ``check_added`` / ``check_removed`` (skipped <-> absent).
-- **Error changes**: on checks with ``error_u`` in both files, ratio = max(new, floor) / max(old, floor), with
-  the floor (default 1 u) because an error below one unit roundoff is what rounding the result alone costs, so
-  0 -> 0.4 u is no change. Reported when ratio > factor (grew) or < 1 / factor (shrank). inf counts as
-  larger than any finite error (ratio inf or 0); inf in both is no change; nan is not compared.
-- **Cases and (case, dtype) pairs** added or removed, and the environments side by side.
-
-Exit status: 0 without regression; 1 with a new failure (and, with ``--fail-on-error-growth``, with an error
-that grew beyond the factor); 2 when an input file cannot be read or is not a valid results file, or an output
-cannot be written (one line ``error: PATH: ...`` on stderr).
-"""
-import argparse
+"""What changed between two results files, and whether it is a regression. The rules (what counts as a new
+failure, a fix, a status change, an error change) are in docs/reports.md, "Comparing two runs"; diff_markdown.py
+renders the result and conformance/cli/outputs.py is the command."""
 import math
-import sys
 from collections import Counter
 from pathlib import Path
 
-from .results import STATUSES, ResultsFileError, backend_label, load_results, write_atomic, write_json
+from ..results import FAILING, RAN, STATUSES, backend_label
+from .results_file import ResultsFileError
 
 DIFF_SCHEMA_VERSION = 1
-FAILING = ("failed", "error", "xpassed")
-RAN = ("passed", "xfailed")  # statuses of a check that ran without failing
 DEFAULT_FACTOR = 2.0
 DEFAULT_ERROR_FLOOR_U = 1.0
 SHOWN = 50  # rows per Markdown list; the JSON output keeps every row
-USAGE_ERROR = 2
 STATUS_CHANGE_KINDS = ("deviation_declared", "deviation_resolved", "coverage_lost", "coverage_gained",
                        "check_added", "check_removed")
 ENVIRONMENT_FIELDS = (  # (label, path into the environment)
@@ -45,41 +22,6 @@ ENVIRONMENT_FIELDS = (  # (label, path into the environment)
 ORACLE_FIELDS = ("oracle", "oracle precision (bits)")
 LISTED = ("new_failures", "still_failing", "fixes", "status_changes", "error_grew", "error_shrank",
           "failing_in_added_pairs", "cases_added", "cases_removed", "pairs_added", "pairs_removed")
-
-
-def _number_above(minimum, inclusive):
-    """An argparse type: a finite float above minimum (or equal to it when inclusive)."""
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and (value >= minimum if inclusive else value > minimum)):
-            bound = f"of at least {minimum:g}" if inclusive else f"greater than {minimum:g}"
-            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number {bound}")
-        return value
-    return parse
-
-
-def add_arguments(parser):
-    parser.add_argument("old", type=Path, metavar="OLD", help="The results file (run --json) of the earlier run.")
-    parser.add_argument("new", type=Path, metavar="NEW", help="The results file of the run to judge against OLD.")
-    parser.add_argument("--factor", type=_number_above(1.0, inclusive=True), default=DEFAULT_FACTOR, metavar="F",
-                        help="Report a check whose error grew or shrank by more than this factor between the two "
-                             f"runs (default {DEFAULT_FACTOR:g}); only checks with an error in both files count.")
-    parser.add_argument("--error-floor", type=_number_above(0.0, inclusive=False),
-                        default=DEFAULT_ERROR_FLOOR_U, metavar="U",
-                        help="Errors below this many units of roundoff are raised to it before the ratio is taken, "
-                             f"so that changes within one rounding are not reported (default {DEFAULT_ERROR_FLOOR_U:g}).")
-    parser.add_argument("--markdown", type=Path, metavar="PATH",
-                        help="Also write the Markdown report to PATH (it is printed to stdout unless --quiet).")
-    parser.add_argument("--json", type=Path, metavar="PATH",
-                        help='Write the differences as JSON ("schema": "loss-conformance/diff") to PATH.')
-    parser.add_argument("--fail-on-error-growth", action="store_true",
-                        help="Also exit with status 1 when an error grew by more than the factor, even if it is "
-                             "still within its budget.")
-    parser.add_argument("--quiet", action="store_true", help="Do not print the Markdown report to stdout.")
-    parser.set_defaults(handler=diff_command)
 
 
 def index_checks(path, document):
@@ -276,28 +218,3 @@ def compare(old_path, old_document, new_path, new_document, factor=DEFAULT_FACTO
             "environment": rows,
             "errors_comparable": not any(r["differs"] for r in rows if r["field"] in ORACLE_FIELDS),
             "counts": counts, **diff}
-
-
-def diff_command(args):
-    """Run ``diff``: print/write the report; return 0 (no regression), 1 (regression) or 2 (bad input)."""
-    try:
-        documents = [load_results(path) for path in (args.old, args.new)]
-        diff = compare(args.old, documents[0], args.new, documents[1], args.factor, args.error_floor,
-                       args.fail_on_error_growth)
-    except ResultsFileError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return USAGE_ERROR
-    from .diff_markdown import render_markdown
-
-    markdown = render_markdown(diff)
-    for path, write in ((args.json, lambda p: write_json(p, diff)), (args.markdown, lambda p: write_atomic(p, markdown))):
-        if path is None:
-            continue
-        try:
-            write(path)
-        except OSError as error:
-            print(f"error: {path}: cannot be written ({error.strerror or error})", file=sys.stderr)
-            return USAGE_ERROR
-    if not args.quiet:
-        print(markdown, end="")
-    return diff["verdict"]["exit_status"]

@@ -1,6 +1,6 @@
-"""The Markdown form of a ``loss-conformance diff`` (conformance/diff.py computes it; this only renders it)."""
+"""The Markdown form of a ``loss-conformance diff`` (diff.py computes it; this only renders it)."""
+from ..results import STATUSES
 from .diff import LISTED, SHOWN, STATUS_CHANGE_KINDS
-from .results import STATUSES
 
 
 def _cell(value):

@@ -1,21 +1,19 @@
-"""The ``report`` subcommand: an HTML page with plots, made from a results file (``run --json``).
+"""The HTML report (``loss-conformance report``): one page with plots, made from a results file (``run --json``).
 
 DIR/index.html needs nothing but the PNG files written beside it: no JavaScript, no external CSS or fonts.
 Every string taken from the results file is escaped. Plotting (matplotlib) lives in conformance/plots.py and
 is imported only when the command runs, so building the CLI parser stays cheap.
 """
 import math
-import sys
 from collections import defaultdict
 from html import escape
 from pathlib import Path
 
-from .results import STATUSES, ResultsFileError, backend_label, load_results, summarize, write_atomic
+from ..results import FAILING, STATUSES, backend_label, summarize
+from .results_file import ResultsFileError
 
-USAGE_ERROR = 2
 SHOWN_FAILURES = 200  # failures shown in full; the rest are counted
 SHOWN_CASES_PER_REASON = 100  # cases listed under one declared deviation or skip reason
-BAD_STATUSES = ("failed", "xpassed", "error")
 REQUIRED_KEYS = ("case", "function", "dtype", "check", "status")
 NUMERIC_KEYS = ("error_u", "budget_u", "size")  # what the plots compute with
 STYLE = """
@@ -36,41 +34,6 @@ pre { background: #f6f6f6; border: 1px solid #e0e0e0; padding: 0.5em; overflow-x
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { color: #333; max-width: 1100px; } footer { margin-top: 2em; color: #666; font-size: 0.9em; }
 """
-
-
-def add_arguments(parser):
-    parser.add_argument("results", type=Path, metavar="RESULTS",
-                        help="The results file to report on, as written by run --json.")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
-                        help="The directory to write index.html and its PNG plots into; it is created if missing.")
-    parser.add_argument("--title", default=None, metavar="TEXT",
-                        help="The page title (default: the backend's name, version and device from the results).")
-    parser.set_defaults(handler=report_command)
-
-
-def report_command(args):
-    """Write the report; returns 0, or 2 (after one "error:" line) for a bad results file or output path."""
-    try:
-        document = load_results(args.results)
-        check_records(args.results, document["results"])
-        output = prepare_output(args.output)
-    except (ResultsFileError, OutputPathError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return USAGE_ERROR
-    from . import plots
-
-    records = document["results"]
-    try:
-        plot_counts = {"distribution": plots.draw_error_distribution(records, output / plots.DISTRIBUTION_PNG),
-                       "size": plots.draw_error_vs_size(records, output / plots.SIZE_PNG)}
-        environment = document.get("environment")
-        title = args.title or default_title(environment if isinstance(environment, dict) else {})
-        write_atomic(output / "index.html", render_page(document, title, Path(args.results).name, plot_counts))
-    except OSError as error:
-        print(f"error: {output}: cannot write the report ({error.strerror or error})", file=sys.stderr)
-        return USAGE_ERROR
-    print(f"wrote {output / 'index.html'}")
-    return 0
 
 
 class OutputPathError(Exception):
@@ -107,7 +70,7 @@ def prepare_output(directory):
 
 
 def default_title(environment):
-    """"<backend> <version> on <device>" from the environment, or a generic title when it says nothing."""
+    """The page title, "<backend> <version> on <device>" from the environment, or a generic one when it says nothing."""
     return backend_label(environment) or "loss-conformance report"
 
 
@@ -205,7 +168,7 @@ def summary_section(summary):
         cells = [f"<td>{escape(str(row.get('function')))}</td>", f"<td>{escape(str(row.get('dtype')))}</td>"]
         for status in STATUSES:
             count = row.get(status, 0)
-            style = "num bad" if count and status in BAD_STATUSES else "num zero" if not count else "num"
+            style = "num bad" if count and status in FAILING else "num zero" if not count else "num"
             cells.append(f'<td class="{style}">{count}</td>')
         worst = as_number(row.get("worst_error_over_budget"))
         over = worst is not None and not worst <= 1  # NaN counts as over the budget
@@ -221,7 +184,7 @@ def summary_section(summary):
 
 def failures_section(records):
     """The failed, xpassed and error records: message and reproduction, the first SHOWN_FAILURES of them."""
-    bad = [r for r in records if r["status"] in BAD_STATUSES]
+    bad = [r for r in records if r["status"] in FAILING]
     parts = [f"<h2>Failures ({len(bad)})</h2>"]
     if not bad:
         parts.append("<p>No failures: every check passed, was skipped or met a declared deviation.</p>")

@@ -10,7 +10,7 @@ import os
 from importlib import metadata
 from pathlib import Path
 
-from .results import ResultsFileError, json_safe, load_results, restore_nonfinite
+from .results_file import ResultsFileError, json_safe, load_results, restore_nonfinite
 
 JOURNAL_SCHEMA = "loss-conformance/journal"
 

@@ -4,7 +4,7 @@ import textwrap
 import pytest
 
 from conformance.casefile import CaseFileError
-from conformance.xfails import XfailEntry, XfailSet, apply_xfail, load_xfails
+from conformance.deviations import DeviationEntry, DeviationSet, load_deviation_file, status_through
 
 VALID = """\
 backend: torch
@@ -33,7 +33,7 @@ def write(tmp_path, text, name="torch.yaml"):
 def load_error(tmp_path, text):
     path = write(tmp_path, text)
     with pytest.raises(CaseFileError) as info:
-        load_xfails(path)
+        load_deviation_file(path)
     message = str(info.value)
     assert str(path) in message  # every message names the file
     return message
@@ -50,24 +50,24 @@ def one_entry(body):
 
 def test_valid_file_loads_every_field(tmp_path):
     path = write(tmp_path, VALID)
-    entries = load_xfails(path)
+    entries = load_deviation_file(path)
     assert [e.id for e in entries] == ["kl_div/zero-target-inf-input*", "kl_div/*", "cross_entropy/NC*-mean-ls=*"]
     first = entries[0]
     assert first.dtypes == ("float16", "bfloat16")
     assert first.checks == ("nonfinite", "grad_input.*")
     assert first.spec == "docs/spec-notes.md#kl_div"
     assert first.strict is True and first.source == str(path)
-    assert entries[1] == XfailEntry(id="kl_div/*", reason="every kl_div case deviates in some other way",
+    assert entries[1] == DeviationEntry(id="kl_div/*", reason="every kl_div case deviates in some other way",
                                     strict=False, source=str(path))
     assert entries[2].strict is True and entries[2].dtypes is None and entries[2].spec is None
 
 
 def test_file_with_no_entries_is_empty(tmp_path):
-    assert load_xfails(write(tmp_path, "backend: torch\nentries: []\n")) == []
+    assert load_deviation_file(write(tmp_path, "backend: torch\nentries: []\n")) == []
 
 
 def test_entries_are_hashable_and_frozen():
-    entry = XfailEntry(id="a/*", reason="a long enough reason")
+    entry = DeviationEntry(id="a/*", reason="a long enough reason")
     assert {entry: 1}[entry] == 1
     with pytest.raises(AttributeError):
         entry.strict = False
@@ -77,7 +77,7 @@ def test_entries_are_hashable_and_frozen():
 
 
 def test_match_with_dtype_and_check_filters(tmp_path):
-    xfails = XfailSet(load_xfails(write(tmp_path, VALID)))
+    xfails = DeviationSet(load_deviation_file(write(tmp_path, VALID)))
     special = xfails.entries[0]
     assert xfails.match("kl_div/zero-target-inf-input-sum", "float16", "nonfinite") is special
     assert xfails.match("kl_div/zero-target-inf-input-sum", "bfloat16", "grad_input.value") is special
@@ -87,42 +87,42 @@ def test_match_with_dtype_and_check_filters(tmp_path):
 
 
 def test_match_without_filters_covers_every_dtype_and_check(tmp_path):
-    xfails = XfailSet(load_xfails(write(tmp_path, VALID)))
+    xfails = DeviationSet(load_deviation_file(write(tmp_path, VALID)))
     for dtype in ("float64", "float32", "float16", "bfloat16"):
         for check in ("shape", "dtype", "nonfinite", "value", "grad_input.value"):
             assert xfails.match("kl_div/batchmean", dtype, check) is xfails.entries[1]
 
 
 def test_match_checks_filter_only(tmp_path):
-    xfails = XfailSet(load_xfails(write(tmp_path, VALID)))
+    xfails = DeviationSet(load_deviation_file(write(tmp_path, VALID)))
     assert xfails.match("cross_entropy/NCd1-mean-ls=0.1", "float32", "value") is xfails.entries[2]
     assert xfails.match("cross_entropy/NCd1-mean-ls=0.1", "float32", "grad_input.value") is None
     assert xfails.match("cross_entropy/NCd1-sum-ls=0.1", "float32", "value") is None
 
 
 def test_match_is_exact_on_the_id_pattern():
-    xfails = XfailSet([XfailEntry(id="nll_loss/N-mean", reason="a long enough reason")])
+    xfails = DeviationSet([DeviationEntry(id="nll_loss/N-mean", reason="a long enough reason")])
     assert xfails.match("nll_loss/N-mean", "float32", "value") is not None
     assert xfails.match("nll_loss/N-mean-weighted", "float32", "value") is None  # no implicit trailing *
     assert xfails.match("NLL_LOSS/N-mean", "float32", "value") is None  # case-sensitive on every platform
 
 
 def test_first_matching_entry_wins_in_file_order():
-    broad = XfailEntry(id="softmax/*", reason="broad entry listed first")
-    narrow = XfailEntry(id="softmax/large-*", reason="narrow entry listed second", strict=False)
-    assert XfailSet([broad, narrow]).match("softmax/large-inputs", "float16", "value") is broad
-    assert XfailSet([narrow, broad]).match("softmax/large-inputs", "float16", "value") is narrow
+    broad = DeviationEntry(id="softmax/*", reason="broad entry listed first")
+    narrow = DeviationEntry(id="softmax/large-*", reason="narrow entry listed second", strict=False)
+    assert DeviationSet([broad, narrow]).match("softmax/large-inputs", "float16", "value") is broad
+    assert DeviationSet([narrow, broad]).match("softmax/large-inputs", "float16", "value") is narrow
 
 
 def test_empty_set_matches_nothing():
-    xfails = XfailSet([])
+    xfails = DeviationSet([])
     assert len(xfails) == 0
     assert xfails.match("softmax/x", "float32", "value") is None
     assert xfails.unmatched(["softmax/x"]) == []
 
 
 def test_unmatched_lists_stale_patterns(tmp_path):
-    xfails = XfailSet(load_xfails(write(tmp_path, VALID)))
+    xfails = DeviationSet(load_deviation_file(write(tmp_path, VALID)))
     stale = xfails.unmatched(iter(["kl_div/zero-target-inf-input-mean", "softmax/basic"]))
     assert [e.id for e in stale] == ["cross_entropy/NC*-mean-ls=*"]
     assert xfails.unmatched([]) == xfails.entries
@@ -135,7 +135,7 @@ def test_from_paths_concatenates_in_order(tmp_path):
         id: "softmax/*"
         reason: "softmax deviation from the second file"
     """), "b.yaml")
-    xfails = XfailSet.from_paths([first, second])
+    xfails = DeviationSet.from_paths([first, second])
     assert len(xfails) == 4
     assert xfails.entries[-1].id == "softmax/*" and xfails.entries[-1].source == str(second)
     assert xfails.match("softmax/any", "float32", "value") is xfails.entries[-1]
@@ -145,15 +145,15 @@ def test_from_paths_reports_the_bad_file(tmp_path):
     good = write(tmp_path, VALID, "good.yaml")
     bad = write(tmp_path, "entries: {}\n", "bad.yaml")
     with pytest.raises(CaseFileError) as info:
-        XfailSet.from_paths([good, bad])
+        DeviationSet.from_paths([good, bad])
     assert str(bad) in str(info.value) and "field entries" in str(info.value)
 
 
-# apply_xfail
+# status_through
 
 
-STRICT = XfailEntry(id="a/*", reason="a strict deviation", strict=True)
-LENIENT = XfailEntry(id="a/*", reason="a non-strict deviation", strict=False)
+STRICT = DeviationEntry(id="a/*", reason="a strict deviation", strict=True)
+LENIENT = DeviationEntry(id="a/*", reason="a non-strict deviation", strict=False)
 
 
 @pytest.mark.parametrize("status, entry, result", [
@@ -168,7 +168,7 @@ LENIENT = XfailEntry(id="a/*", reason="a non-strict deviation", strict=False)
     ("skipped", None, "skipped"),
 ])
 def test_apply_xfail_truth_table(status, entry, result):
-    assert apply_xfail(status, entry) == result
+    assert status_through(status, entry) == result
 
 
 # malformed files: each message names the file, the entry and the field
@@ -177,7 +177,7 @@ def test_apply_xfail_truth_table(status, entry, result):
 def test_missing_file(tmp_path):
     path = tmp_path / "absent.yaml"
     with pytest.raises(CaseFileError) as info:
-        load_xfails(path)
+        load_deviation_file(path)
     assert str(path) in str(info.value) and "cannot be read" in str(info.value)
 
 
@@ -288,7 +288,7 @@ def test_same_id_with_other_filters_is_not_a_duplicate(tmp_path):
           dtypes: [float32]
           reason: "the same pattern for another dtype"
     """), "  ")
-    assert len(load_xfails(write(tmp_path, text))) == 4
+    assert len(load_deviation_file(write(tmp_path, text))) == 4
 
 
 # versions
@@ -299,13 +299,13 @@ def test_same_id_with_other_filters_is_not_a_duplicate(tmp_path):
     (">=2.6,<2.14", "2.14.1", False), (">=2.6,<2.14", "2.6.0", True), (">2.5.1", "2.15.0.dev20261101", True),
     (">2.5.1", None, True), (">2.5.1", "not a version", True), (None, "1.0", True)])
 def test_an_entry_with_versions_covers_only_those_backend_versions(specifier, version, covered):
-    entry = XfailEntry(id="nll_loss/*", reason="changed between releases", versions=specifier)
+    entry = DeviationEntry(id="nll_loss/*", reason="changed between releases", versions=specifier)
     assert entry.matches("nll_loss/x", "float32", "raises", version) is covered
-    assert (XfailSet([entry]).match("nll_loss/x", "float32", "raises", version) is entry) is covered
+    assert (DeviationSet([entry]).match("nll_loss/x", "float32", "raises", version) is entry) is covered
 
 
 def test_versions_is_loaded_and_a_bad_specifier_names_the_field(tmp_path):
-    (entry,) = load_xfails(write(tmp_path, one_entry('id: "a/*"\nreason: "changed in 2.6 or later"\n'
+    (entry,) = load_deviation_file(write(tmp_path, one_entry('id: "a/*"\nreason: "changed in 2.6 or later"\n'
                                                      'versions: ">2.5.1"')))
     assert entry.versions == ">2.5.1"
     for bad in ('"two point five"', "3", "[1]"):

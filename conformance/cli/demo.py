@@ -1,8 +1,8 @@
 """A first look at the oracle: certified values for a few documented calls, beside torch's where installed.
 
-This is the main job until the conformance runner exists: it shows each value the oracle certifies and, when
-torch is importable, how far torch's float64 and float32 results on CPU are from it, in units of the dtype's
-unit roundoff u relative to the oracle's scale (|error| / (u * scale)).
+``loss-conformance demo`` shows each value the oracle certifies and, when torch is importable, how far torch's
+float64 and float32 results on CPU are from it, in units of the dtype's unit roundoff u relative to the
+oracle's scale (|error| / (u * scale)).
 """
 import warnings
 

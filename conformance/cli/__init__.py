@@ -8,10 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from .dtypes import DTYPES
-from .names import FUNCTIONS, list_argument
-
-USAGE_ERROR = 2
+from ..dtypes import DTYPES
+from ..names import FUNCTIONS, list_argument
+from ..results import EXIT_USAGE
 
 
 def default_jobs():
@@ -83,11 +82,11 @@ def _parser():
                          help="Do not run torch itself (the check that the corpus raises no false alarm).")
     mutants.add_argument("--cache-dir", type=Path, default=None, help="Where certified oracle results are kept.")
     mutants.add_argument("--json", type=Path, metavar="PATH", help="Write the mutation results as JSON.")
-    from . import diff, fuzz, html_report
+    from . import fuzz, outputs
 
-    html_report.add_arguments(commands.add_parser(
+    outputs.add_report_arguments(commands.add_parser(
         "report", help="Make an HTML report with plots from a results file (run --json)."))
-    diff.add_arguments(commands.add_parser(
+    outputs.add_diff_arguments(commands.add_parser(
         "diff", help="Compare two results files: new failures, fixes, changed errors, cases added or removed; "
                      "exit status 1 on a regression."))
     fuzz.add_arguments(commands.add_parser(
@@ -104,8 +103,8 @@ def _parser():
 
 
 def _options(args):
-    from .reference import default_cache_dir
-    from .session import RunOptions
+    from ..reference import default_cache_dir
+    from ..session import RunOptions
 
     return RunOptions(
         backend=getattr(args, "backend", "torch"), device=getattr(args, "device", "cpu"), dtypes=args.dtype,
@@ -121,14 +120,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
-        return USAGE_ERROR
+        return EXIT_USAGE
     if args.command == "demo":
         from .demo import run_demo
 
         return run_demo(seed=args.seed, prec=args.prec)
     if args.command in ("report", "diff", "fuzz"):
         return args.handler(args)
-    from .commands import list_cases, mutants_command, run_command
+    from .run import list_cases, mutants_command, run_command
 
     if args.command == "mutants":
         return mutants_command(args)

@@ -7,8 +7,10 @@ cases of the functions it replaces, in-process (they are our own code: no isolat
 """
 from dataclasses import dataclass, field, replace
 
-from .mutants import catalog
-from .session import RunOptions, Session, default_xfail_paths
+from ..deviations import default_deviation_paths
+from ..results import FAILING
+from ..session import RunOptions, Session
+from . import catalog
 
 
 @dataclass
@@ -23,19 +25,22 @@ class MutantResult:
 
 def _first_failure(options):
     """(first failed record or None, checks run before it)."""
-    session, checks = Session(options), 0
-    for _, _, records, _ in session.results():
-        for record in records:
-            checks += 1
-            if record["status"] == "failed":
-                return record, checks
+    results, checks = Session(options).results(), 0
+    try:
+        for result in results:
+            for record in result.records:
+                checks += 1
+                if record["status"] == "failed":
+                    return record, checks
+    finally:
+        results.close()  # stops the run loop at the first kill
     return None, checks
 
 
 def run_mutant(mutant, base_options):
     namespace = mutant.build()
     options = replace(base_options, backend=mutant.spec, functions=tuple(namespace.REPLACED), jobs=0,
-                      xfail_paths=default_xfail_paths("torch"), strict=False)
+                      xfail_paths=default_deviation_paths("torch"), strict=False)
     failure, checks = _first_failure(options)
     result = MutantResult(mutant.name, mutant.family, (namespace.__doc__ or "").strip(), failure is not None,
                           checks_run=checks)
@@ -47,7 +52,7 @@ def run_mutant(mutant, base_options):
 def torch_false_alarms(base_options):
     """The unexpected failures of torch itself on the same corpus (should be none)."""
     records, _ = Session(replace(base_options, backend="torch")).run()
-    return [r for r in records if r["status"] in ("failed", "error", "xpassed")], len(records)
+    return [r for r in records if r["status"] in FAILING], len(records)
 
 
 def mutation_score(results):

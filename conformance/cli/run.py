@@ -1,33 +1,31 @@
-"""The ``run`` and ``cases`` subcommands: configuration errors become exit status 2 with one clear line."""
+"""The ``run``, ``cases`` and ``mutants`` subcommands: configuration errors become EXIT_USAGE with one clear line."""
 import sys
 
-from .backends import BackendLoadError
-from .casefile import CaseFileError
-from .console import print_budgets, print_deviations, print_diagnosis, print_failures, print_summary, progress_bar
-from .diagnose import explain
-from .executor import WorkerStartError
-from .journal import run_key
-from .results import exit_status, results_document, write_atomic, write_json
-from .select import SelectionError
+from ..backends import BackendLoadError
+from ..casefile import CaseFileError
+from ..report.console import (print_budgets, print_deviations, print_diagnosis, print_failures, print_summary,
+                              progress_bar)
+from ..report.diagnose import explain
+from ..report.journal import run_key
+from ..report.results_file import results_document, write_atomic, write_json
+from ..results import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, FAILING, exit_status
+from ..select import SelectionError
 
-USAGE_ERROR = 2
-INTERRUPTED = 130  # the shell's status for a command ended by SIGINT
-CONFIGURATION_ERRORS = (CaseFileError, SelectionError, BackendLoadError, WorkerStartError)
+CONFIGURATION_ERRORS = (CaseFileError, SelectionError, BackendLoadError)
 
 
 def _session(options):
-    from .session import Session
+    from ..session import Session
 
     return Session(options)
 
 
 def _resume(session, options, args):
-    """The records kept from an earlier run, and the selection narrowed to the pairs still to run."""
-    from .journal import previous_results
+    """The records kept from an earlier run; the session's selection is narrowed to the pairs still to run."""
+    from ..report.journal import previous_results
 
     done = previous_results(args.json, run_key(options))
-    remaining = [(case, [d for d in dtypes if (case.full_id, d) not in done]) for case, dtypes in session.selected]
-    session.selected = [(case, dtypes) for case, dtypes in remaining if dtypes]
+    session.skip_pairs(done)
     return done
 
 
@@ -45,11 +43,11 @@ def _execute(session, options, args, journal):
     with progress_bar(pairs, not args.quiet) as bar:
         task = bar.add_task(options.backend, total=pairs, status="")
 
-        def on_result(case, dtype, records, timings):
-            new[(case.full_id, dtype)] = records
+        def on_result(result):
+            new[(result.case.full_id, result.dtype)] = result.records
             if journal is not None:
-                journal.append(case.full_id, dtype, records, timings)
-            failed[0] += sum(r["status"] in ("failed", "error", "xpassed") for r in records)
+                journal.append(result.case.full_id, result.dtype, result.records, result.timings)
+            failed[0] += sum(r["status"] in FAILING for r in result.records)
             bar.update(task, advance=1, status=f"{failed[0]} failed" if failed[0] else "")
 
         _, timings = session.run(on_result)
@@ -61,53 +59,16 @@ def _write_reports(session, args, records, summary, timings):
     if args.json:
         write_json(args.json, document)
     if args.junit:
-        from .junit import junit_xml
+        from ..report.junit import junit_xml
 
         write_atomic(args.junit, junit_xml(document))
     if args.markdown:
-        from .markdown import markdown_summary
+        from ..report.markdown import markdown_summary
 
         write_atomic(args.markdown, markdown_summary(document))
 
 
-def run_command(options, args):
-    from .journal import Journal, ResumeError, journal_path
-
-    if args.resume and not args.json:
-        print("error: --resume continues the results of --json PATH; give --json", file=sys.stderr)
-        return USAGE_ERROR
-    journal = None
-    try:
-        session = _session(options)
-        for warning in session.warnings():
-            print(f"warning: {warning}", file=sys.stderr)
-        if not session.selected:
-            print("error: no case matches the selection", file=sys.stderr)
-            return USAGE_ERROR
-        selected = list(session.selected)
-        kept = _resume(session, options, args) if args.resume else {}
-        if args.json:
-            journal = Journal(journal_path(args.json), run_key(options)).open(keep_existing=args.resume)
-        new, timings = _execute(session, options, args, journal)
-    except (*CONFIGURATION_ERRORS, ResumeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        if journal is not None:
-            journal.close(remove=False)
-        return USAGE_ERROR
-    except KeyboardInterrupt:
-        if journal is None:
-            raise
-        journal.close(remove=False)
-        print(f"interrupted: the finished pairs are kept in {journal.path}; continue with the same command and "
-              "--resume", file=sys.stderr)
-        return INTERRUPTED
-    kept = {pair: records for pair, records in kept.items() if pair not in new}
-    records = _in_selection_order(selected, kept, new)
-    summary = session.summary(records)
-    timings.update(cases=len(selected), resumed_pairs=len(kept))
-    _write_reports(session, args, records, summary, timings)
-    if journal is not None:
-        journal.close(remove=True)  # only now: the complete document is on disk
+def _print_outcome(records, selected, summary, timings, kept, args):
     if not args.quiet:
         print_failures(records)
         print_diagnosis(explain(selected, records))
@@ -118,6 +79,47 @@ def run_command(options, args):
     resumed = f", {len(kept)} pairs kept from the earlier run" if kept else ""
     print(f"wall {timings['wall_s']:.1f} s (oracle {timings['oracle_s']:.1f} s, backend {timings['backend_s']:.1f} s, "
           f"cache {timings['cache'].get('hits', 0)} hits / {timings['cache'].get('misses', 0)} misses{resumed})")
+
+
+def run_command(options, args):
+    from ..report.journal import Journal, ResumeError, journal_path
+
+    if args.resume and not args.json:
+        print("error: --resume continues the results of --json PATH; give --json", file=sys.stderr)
+        return EXIT_USAGE
+    journal = None
+    try:
+        session = _session(options)
+        for warning in session.warnings():
+            print(f"warning: {warning}", file=sys.stderr)
+        if not session.selected:
+            print("error: no case matches the selection", file=sys.stderr)
+            return EXIT_USAGE
+        selected = list(session.selected)
+        kept = _resume(session, options, args) if args.resume else {}
+        if args.json:
+            journal = Journal(journal_path(args.json), run_key(options)).open(keep_existing=args.resume)
+        new, timings = _execute(session, options, args, journal)
+    except (*CONFIGURATION_ERRORS, ResumeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        if journal is not None:
+            journal.close(remove=False)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        if journal is None:
+            raise
+        journal.close(remove=False)
+        print(f"interrupted: the finished pairs are kept in {journal.path}; continue with the same command and "
+              "--resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    kept = {pair: records for pair, records in kept.items() if pair not in new}
+    records = _in_selection_order(selected, kept, new)
+    summary = session.summary(records)
+    timings.update(cases=len(selected), resumed_pairs=len(kept))
+    _write_reports(session, args, records, summary, timings)
+    if journal is not None:
+        journal.close(remove=True)  # only now: the complete document is on disk
+    _print_outcome(records, selected, summary, timings, kept, args)
     return exit_status(records)
 
 
@@ -126,7 +128,7 @@ def list_cases(options, args):
         session = _session(options)
     except CONFIGURATION_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
-        return USAGE_ERROR
+        return EXIT_USAGE
     pairs = sum(len(dtypes) for _, dtypes in session.selected)
     if not args.count:
         for case, dtypes in session.selected:
@@ -134,16 +136,16 @@ def list_cases(options, args):
             expect = f"  raises {case.expect_error}" if case.expect_error else ""
             print(f"{case.full_id}  ({','.join(dtypes)}){expect}{tags}")
     print(f"{len(session.selected)} cases, {pairs} (case, dtype) pairs, from {len(session.cases)} loaded")
-    return 0
+    return EXIT_OK
 
 
 def mutants_command(args):
-    """Exit 0 when every mutant is killed and torch has no unexpected failure, else 1 (2: configuration)."""
-    from .console import print_mutants
-    from .mutation import mutation_score, run_mutation, torch_false_alarms
-    from .reference import default_cache_dir
-    from .results import environment, write_json
-    from .session import RunOptions
+    """EXIT_OK when every mutant is killed and torch has no unexpected failure, else EXIT_FAILED."""
+    from ..mutants.score import mutation_score, run_mutation, torch_false_alarms
+    from ..reference import default_cache_dir
+    from ..report.console import print_mutants
+    from ..results import environment
+    from ..session import RunOptions
 
     options = RunOptions(case_paths=tuple(args.cases or ()), cache_dir=args.cache_dir or default_cache_dir(),
                          jobs=0)
@@ -154,7 +156,7 @@ def mutants_command(args):
                                                          file=sys.stderr))
     except (*CONFIGURATION_ERRORS, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return USAGE_ERROR
+        return EXIT_USAGE
     score = mutation_score(results)
     print_mutants(results, score, None if args.skip_torch else (alarms, checked))
     if args.json:
@@ -165,4 +167,4 @@ def mutants_command(args):
                     "mutation": {**score, "torch_false_alarms": None if args.skip_torch else len(alarms),
                                  "torch_checks": checked, "mutants": [asdict(r) for r in results]}}
         write_json(args.json, document)
-    return 0 if score["killed"] == score["total"] and not alarms else 1
+    return EXIT_OK if score["killed"] == score["total"] and not alarms else EXIT_FAILED

@@ -7,6 +7,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..results import FAILING, MEASURED
+
 SHOWN_FAILURES = 20  # failure details printed in full; the JSON report has them all
 
 
@@ -38,7 +40,7 @@ def print_summary(summary, console=None):
 
 def print_failures(records, console=None):
     console = console or Console(file=sys.stdout, width=140, highlight=False)
-    bad = [r for r in records if r["status"] in ("failed", "xpassed", "error")]
+    bad = [r for r in records if r["status"] in FAILING]
     for record in bad[:SHOWN_FAILURES]:
         console.print(f"[bold red]{record['status'].upper()}[/] {record['case']} [{record['dtype']}] "
                       f"{record['check']}", markup=True)
@@ -73,7 +75,7 @@ def budget_table(records):
     """{(function, dtype, check): (worst error_u, its budget_u, case)} over the measured value checks."""
     worst = {}
     for record in records:
-        if record["status"] not in ("passed", "failed", "xpassed") or record.get("error_u") is None:
+        if record["status"] not in MEASURED or record.get("error_u") is None:
             continue
         key = (record["function"], record["dtype"], record["check"].removesuffix(".value"))
         ratio = record["error_u"] / record["budget_u"]

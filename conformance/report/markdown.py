@@ -6,11 +6,10 @@ deviations met. GitHub caps a step summary at 1 MiB; the failure messages are cu
 """
 from collections import Counter
 
-from .results import STATUSES, backend_label
+from ..results import FAILING, STATUSES, backend_label
 
 SHOWN_FAILURES = 50
 MESSAGE_LINES = 12
-BAD = ("failed", "xpassed", "error")
 
 
 def _cell(text):
@@ -22,13 +21,14 @@ def _ratio(value):
 
 
 def title_of(environment):
-    """"torch 2.13.0+cpu on cpu": the backend's name, version and device (else the --backend spec given)."""
+    """The title of a summary: the backend's name, version and device, e.g. "torch 2.13.0+cpu on cpu" (else the
+    --backend spec given)."""
     return backend_label(environment) or environment.get("spec") or "backend"
 
 
 def _verdict(summary):
     totals = summary["totals"]
-    bad = {status: totals.get(status, 0) for status in BAD if totals.get(status, 0)}
+    bad = {status: totals.get(status, 0) for status in FAILING if totals.get(status, 0)}
     counts = ", ".join(f"{totals[s]} {s}" for s in STATUSES if totals.get(s))
     word = "FAILED" if bad else "PASSED"
     return f"**{word}**: {summary['checks']} checks: {counts}"
@@ -52,7 +52,7 @@ def _table(summary):
 
 
 def _failures(records):
-    bad = [r for r in records if r["status"] in BAD]
+    bad = [r for r in records if r["status"] in FAILING]
     if not bad:
         return []
     lines = [f"## Failures ({len(bad)})", ""]
