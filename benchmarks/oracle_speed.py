@@ -1,14 +1,18 @@
-"""Throughput of the mpmath loss oracle, in input elements (N * C) per second.
+"""Throughput of the certified oracle on each engine, in input elements (N * C) per second, side by side.
 
-Measures, on seeded float64 inputs (numpy default_rng(0)) with int64 class-index targets:
-  * cross_entropy forward, reduction='mean', for N x C with C in {10, 1000, 32768};
-  * cross_entropy_vjp (the gradient with respect to the input) on the same shapes;
-  * certify(cross_entropy, ...), which evaluates at prec and 2 * prec and checks agreement.
-N is chosen so that each timed call takes about 1-3 s; --quick uses about 20x smaller N for a smoke run.
-Each row is one call, timed with time.perf_counter (input conversion to mpf included).
+For each function (cross_entropy, softmax, log_softmax, nll_loss, kl_div) and its VJP, at C = 1000 and 32768,
+one certified call as conformance/reference.py makes it (oracle.certify_float64: float64 results, no mpf per
+element) is timed on the mpmath engine and on the arb engine, on the same seeded float64 inputs (numpy
+default_rng(0)); the arb engine is also timed through oracle.certify (mpf results, the public form). The
+reference is a bare 128-bit log-sum-exp loop over the same logits in mpmath (and, for context, in Arb).
+Inputs: logits ~ N(0, 1) (log_softmax of them for nll_loss and the kl_div input), int64 class indices,
+kl_div targets uniform in (0, 1), grad_output ~ N(0, 1); reduction 'mean' for the losses, dim 1 for softmax.
 
-Run from the repository root:
-    python benchmarks/oracle_speed.py [--quick] [--prec BITS]
+    python benchmarks/oracle_speed.py [--quick] [--prec BITS] [--scaling]
+
+Each rate is the fastest of 3 calls on arb and of 2 on mpmath (the bare loops likewise). --scaling adds a
+table of time against N * C from 1e3 to 1e7 (C = 1000), forward and VJP, certified, one call per size (arb;
+mpmath up to 1e5).
 """
 import argparse
 import sys
@@ -19,55 +23,120 @@ import mpmath
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # make `oracle` importable when run as a script
-from oracle import DEFAULT_PREC, certify, cross_entropy, cross_entropy_vjp  # noqa: E402
+import oracle  # noqa: E402
 
-# (N, C) per measurement: full runs take ~1-3 s each at 128 bits with gmpy2; quick runs are a smoke test.
-FULL_SHAPES = {"forward": [(8000, 10), (80, 1000), (2, 32768)], "certify": [(40, 1000)]}
-QUICK_SHAPES = {"forward": [(400, 10), (4, 1000), (1, 32768)], "certify": [(2, 1000)]}
+FUNCTIONS = ("cross_entropy", "softmax", "log_softmax", "nll_loss", "kl_div")
+# N per C: about 65k elements per call, so that the mpmath engine takes ~1-3 s per row of the table.
+FULL_ROWS = {1000: 64, 32768: 2}
+QUICK_ROWS = {1000: 4, 32768: 1}
+SCALING_SIZES = (1, 10, 100, 1000, 10000)  # N at C = 1000: 1e3 ... 1e7 elements
+ARB_REPEAT, MPMATH_REPEAT = 3, 2  # calls per measurement, the fastest kept
+MPMATH_SCALING_LIMIT = 100_000  # elements: beyond, the mpmath engine takes minutes per call
 
 
-def seeded_problem(n_rows, n_classes):
-    """Logits (N, C) and int64 class indices (N,) from numpy default_rng(0)."""
+def problem(function, n_rows, n_classes):
+    """(positional args of the forward, extra VJP arg, kwargs) on seeded inputs."""
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((n_rows, n_classes))
+    grad = rng.standard_normal((n_rows, n_classes))
+    if function in ("softmax", "log_softmax"):
+        return [logits], grad, {"dim": 1}
+    if function == "kl_div":
+        inputs = _log_softmax_rows(logits)
+        return [inputs, rng.uniform(0.0, 1.0, (n_rows, n_classes))], np.array(1.0), {"reduction": "mean"}
     target = rng.integers(0, n_classes, size=n_rows, dtype=np.int64)
-    return logits, target
+    inputs = _log_softmax_rows(logits) if function == "nll_loss" else logits
+    return [inputs, target], np.array(1.0), {"reduction": "mean"}
 
 
-def run_forward(logits, target, prec):
-    cross_entropy(logits, target, reduction="mean", prec=prec)
+def _log_softmax_rows(logits):
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def run_vjp(logits, target, prec):
-    cross_entropy_vjp(logits, target, np.array(1.0), reduction="mean", prec=prec)
+def timed(call, repeat=1):
+    """The least wall time of ``repeat`` calls: on a shared machine the fastest run is the least disturbed."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
-def run_certify(logits, target, prec):
-    certify(cross_entropy, logits, target, reduction="mean", prec=prec)
+def certified_call(function, vjp, args, extra, kwargs, prec, engine, public=False):
+    name = function + ("_vjp" if vjp else "")
+    positional = args + [extra] if vjp else args  # grad_output follows the forward's tensors
+    certify = oracle.certify if public else oracle.certify_float64
+    return lambda: certify(getattr(oracle, name), *positional, prec=prec, engine=engine, **kwargs)
 
 
-def measure(label, run, n_rows, n_classes, prec):
-    """One timed call of run on a seeded N x C problem: a table row (label, N, C, elements, seconds, rate)."""
-    logits, target = seeded_problem(n_rows, n_classes)
-    start = time.perf_counter()
-    run(logits, target, prec)
-    seconds = time.perf_counter() - start
-    elements = n_rows * n_classes
-    return label, n_rows, n_classes, elements, seconds, elements / seconds
+def bare_mpmath_loop(logits, prec):
+    """log-sum-exp of every row at prec bits, in mpmath: the cost floor of any mpmath formula."""
+    with mpmath.workprec(prec):
+        for row in logits.tolist():
+            shift = max(row)
+            mpmath.log(mpmath.fsum([mpmath.exp(mpmath.mpf(x) - shift) for x in row])) + shift
 
 
-def backend_library():
-    """'gmpy2 <version>' when mpmath does its integer arithmetic with gmpy2, else what it uses instead."""
-    if mpmath.libmp.BACKEND != "gmpy":
-        return "no gmpy2"
-    module = mpmath.libmp.backend.gmpy
-    return f"{module.__name__} {module.version()}"
+def bare_arb_loop(logits, prec):
+    import flint
+    saved, flint.ctx.prec = flint.ctx.prec, prec
+    try:
+        for row in logits.tolist():
+            shift = flint.arb(max(row))
+            (sum([(flint.arb(x) - shift).exp() for x in row], flint.arb(0))).log() + shift
+    finally:
+        flint.ctx.prec = saved
 
 
-def print_table(rows):
-    header = ("function", "N", "C", "elements", "seconds", "elements/s")
-    cells = [header] + [(label, f"{n}", f"{c}", f"{e}", f"{s:.3f}", f"{r:,.0f}") for label, n, c, e, s, r in rows]
-    widths = [max(len(row[k]) for row in cells) for k in range(len(header))]
+def speed_table(rows_per_c, prec):
+    rows = []
+    for n_classes, n_rows in rows_per_c.items():
+        elements = n_rows * n_classes
+        logits = problem("softmax", n_rows, n_classes)[0][0]
+        bare = elements / timed(lambda rows=logits: bare_mpmath_loop(rows, prec), MPMATH_REPEAT)
+        bare_arb = elements / timed(lambda rows=logits: bare_arb_loop(rows, prec), ARB_REPEAT)
+        for function in FUNCTIONS:
+            args, extra, kwargs = problem(function, n_rows, n_classes)
+            for vjp in (False, True):
+                rates = [elements / timed(certified_call(function, vjp, args, extra, kwargs, prec, engine, public),
+                                          MPMATH_REPEAT if engine == "mpmath" else ARB_REPEAT)
+                         for engine, public in (("mpmath", False), ("arb", False), ("arb", True))]
+                rows.append((function + ("_vjp" if vjp else ""), n_classes, elements, *rates, bare, bare_arb))
+    return rows
+
+
+def print_speed_table(rows):
+    header = ("function", "C", "elements", "mpmath el/s", "arb el/s", "arb/mpmath", "arb el/s (mpf out)",
+              "bare mpmath lse el/s", "arb/bare", "bare arb lse el/s")
+    cells = [header] + [(f, f"{c}", f"{e}", f"{m:,.0f}", f"{a:,.0f}", f"{a / m:.1f}x", f"{p:,.0f}", f"{b:,.0f}",
+                         f"{a / b:.1f}x", f"{ba:,.0f}") for f, c, e, m, a, p, b, ba in rows]
+    _print_cells(cells)
+
+
+def scaling_table(prec):
+    """Seconds of one certified cross_entropy forward and VJP against N * C (mpmath only up to 1e5 elements)."""
+    rows = []
+    warm_up = problem("cross_entropy", 1, 1000)  # first calls pay for imports and caches: not part of any row
+    for engine in ("arb", "mpmath"):
+        certified_call("cross_entropy", False, *warm_up, prec, engine)()
+    for n_rows in SCALING_SIZES:
+        args, extra, kwargs = problem("cross_entropy", n_rows, 1000)
+        cells = [f"{n_rows * 1000:.0e}", f"{n_rows} x 1000"]
+        for engine in ("arb", "mpmath"):
+            for vjp in (False, True):
+                if engine == "mpmath" and n_rows * 1000 > MPMATH_SCALING_LIMIT:
+                    cells.append("-")
+                    continue
+                call = certified_call("cross_entropy", vjp, args, extra, kwargs, prec, engine)
+                cells.append(f"{timed(call):.3f}")
+        rows.append(tuple(cells))
+    _print_cells([("N*C", "N x C", "arb forward s", "arb vjp s", "mpmath forward s", "mpmath vjp s")] + rows)
+
+
+def _print_cells(cells):
+    widths = [max(len(row[k]) for row in cells) for k in range(len(cells[0]))]
     for index, row in enumerate(cells):
         print("  ".join(cell.ljust(w) if k == 0 else cell.rjust(w) for k, (cell, w) in enumerate(zip(row, widths))))
         if index == 0:
@@ -77,18 +146,17 @@ def print_table(rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small N: a smoke run of a few seconds")
-    parser.add_argument("--prec", type=int, default=DEFAULT_PREC, help="working precision in bits (default: %(default)s)")
+    parser.add_argument("--prec", type=int, default=oracle.DEFAULT_PREC, help="precision in bits (default: %(default)s)")
+    parser.add_argument("--scaling", action="store_true", help="also time against N * C = 1e3 ... 1e7 (C = 1000)")
     args = parser.parse_args(argv)
-    shapes = QUICK_SHAPES if args.quick else FULL_SHAPES
-
-    print(f"mpmath {mpmath.__version__}, libmp.BACKEND={mpmath.libmp.BACKEND!r} ({backend_library()}), "
-          f"precision {args.prec} bits (certify: {args.prec} and {2 * args.prec} bits)")
-    print(f"cross_entropy, reduction='mean', class-index targets{' (--quick)' if args.quick else ''}\n")
-    rows = []
-    for label, run in (("cross_entropy", run_forward), ("cross_entropy_vjp", run_vjp)):
-        rows += [measure(label, run, n, c, args.prec) for n, c in shapes["forward"]]
-    rows += [measure("certify(cross_entropy)", run_certify, n, c, args.prec) for n, c in shapes["certify"]]
-    print_table(rows)
+    backend = mpmath.libmp.BACKEND
+    print(f"engines: {oracle.engine_label('mpmath')} (libmp backend {backend!r}); {oracle.engine_label('arb')}")
+    print(f"certified to {args.prec - 16} bits at {args.prec} bits of working precision; "
+          f"elements/s = N * C / seconds of one certified call{' (--quick)' if args.quick else ''}\n")
+    print_speed_table(speed_table(QUICK_ROWS if args.quick else FULL_ROWS, args.prec))
+    if args.scaling:
+        print("\ncross_entropy (mean, class indices), certified, C = 1000: seconds per call\n")
+        scaling_table(args.prec)
 
 
 if __name__ == "__main__":

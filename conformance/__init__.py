@@ -1,2 +1,2 @@
 """The conformance runner: checks loss-function implementations against the oracle within stated tolerances."""
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -2,12 +2,16 @@
 
 Every problem is raised as a CaseFileError that names the file, the case id (or entry number) and the field,
 so that a person can fix the file without reading a traceback. docs/case-format.md describes the format.
+``read_yaml`` is the one YAML loader of case, xfail and tolerance files: safe (no Python objects), and strict
+where safe_load is not (yaml_strict.py: duplicate keys, merge keys, alias expansion, nesting; and file size).
+Every size limit is a named constant of limits.py, re-exported here; docs/robustness.md states them and why.
 """
 import copy
 import hashlib
 import itertools
 import json
 import string
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -15,9 +19,34 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from . import yaml_strict
 from .dtypes import DTYPES
+from .limits import (  # noqa: F401 -- re-exported: the limits of case files
+    INTEGER_LIMIT,
+    LARGE_ELEMENTS,
+    LARGE_TAG,
+    MAX_DEPTH,
+    MAX_DIMS,
+    MAX_ELEMENTS,
+    MAX_EXPANSION_NODES,
+    MAX_FILE_BYTES,
+    MAX_FILE_CASES,
+    MAX_INT_DIGITS,
+    MAX_MATRIX_CASES,
+    MAX_YAML_NODES,
+    SEED_LIMIT,
+    LimitError,
+    case_elements,
+    check_matrix_size,
+    check_numbers,
+    check_size,
+    fragment_numbers,
+    matrix_numbers,
+    tensor_elements,
+)
+from .resources import data_path
 
-CASES_DIR = Path(__file__).resolve().parent.parent / "cases"
+CASES_DIR = data_path("cases")  # the bundled corpus (conformance/resources.py)
 SCHEMA_PATH = CASES_DIR / "schema.json"
 TENSOR_ARGUMENTS = ("input", "target", "weight")
 _LEGACY = ("size_average", "reduce", "reduction")
@@ -53,6 +82,7 @@ class Case:
     dtypes: tuple = DTYPES
     seed: int = 0
     grad: bool = True
+    grad_output: str = "random"  # the upstream gradient's kind: inputs.GRAD_OUTPUT_KINDS
     expect_error: str = None  # an oracle error class name, or None when a value is expected
     tolerance_factor: float = 1.0
     tolerance_reason: str = None
@@ -70,13 +100,26 @@ def _schema():
     return json.loads(SCHEMA_PATH.read_text())
 
 
+def _is_integer(checker, instance):
+    """An integer written as one: JSON Schema's "integer" would also take 2.0, which a shape or seed must not be."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+
+
 def _validator(definition):
     schema = {"$ref": f"#/$defs/{definition}", "$defs": _schema()["$defs"]}
-    return jsonschema.Draft202012Validator(schema)
+    return _Validator(schema)
 
 
 def _check(document, validator, path, case_id, prefix):
-    errors = sorted(validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
+    try:
+        errors = sorted(validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
+    except RecursionError:
+        raise CaseFileError(path, "is nested too deeply to be validated", case_id, prefix or None) from None
     if errors:
         try:
             error = jsonschema.exceptions.best_match(errors)
@@ -86,18 +129,42 @@ def _check(document, validator, path, case_id, prefix):
         raise CaseFileError(path, error.message, case_id, field_path)
 
 
+def _where(mark):
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
 def read_yaml(path):
-    """A YAML file's document (safe_load); CaseFileError names the file, and the line of a syntax error."""
+    """A YAML file's document, read by the one loader of case, xfail and tolerance files (_Loader: safe, no
+    duplicate keys, bounded size and nesting); every problem is a CaseFileError naming the file, and the line
+    where there is one."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
     except OSError as error:
-        raise CaseFileError(path, f"cannot be read ({error.strerror})") from None
+        raise CaseFileError(path, f"cannot be read ({error.strerror or error})") from None
+    except ValueError as error:  # a path with a NUL byte
+        raise CaseFileError(path, f"cannot be read ({error})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise CaseFileError(path, f"is larger than {MAX_FILE_BYTES // 2**20} MiB, the most a case, xfail or "
+                                  "tolerance file may be")
     try:
-        return yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise CaseFileError(path, f"is not UTF-8 text: byte {error.start} (line {line}) is invalid "
+                                  f"({error.reason})") from None
+    try:
+        return yaml_strict.load(text)
+    except yaml_strict.Refused as error:
+        raise CaseFileError(path, f"is not accepted{_where(error.problem_mark)}: {error.problem}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise CaseFileError(path, f"is not valid YAML{where}: {getattr(error, 'problem', None) or error}") from None
+        problem = getattr(error, "problem", None) or str(error).replace("\n", " ")
+        raise CaseFileError(path, f"is not valid YAML{_where(mark)}: {problem}") from None
+    except RecursionError:
+        raise CaseFileError(path, "is nested too deeply to be read") from None
+    except (ValueError, TypeError, OverflowError) as error:  # a scalar that cannot be constructed
+        raise CaseFileError(path, f"is not valid YAML: {type(error).__name__}: {error}") from None
 
 
 def merge(base, fragment):
@@ -183,6 +250,7 @@ def _to_case(document, fragment, path):
         form=fragment.get("form", document.get("form", "functional")),
         dtypes=tuple(fragment.get("dtypes", document.get("dtypes", DTYPES))),
         seed=fragment.get("seed", default_seed(full_id)), grad=fragment.get("grad", True),
+        grad_output=fragment.get("grad_output", "random"),
         expect_error=None if expect == "value" else expect["error"],
         tolerance_factor=float(tolerance.get("factor", 1.0)), tolerance_reason=tolerance.get("reason"),
         tags=tuple(sorted(set(document.get("tags", [])) | set(fragment.get("tags", [])))),
@@ -210,12 +278,21 @@ def _check_arguments(case, path):
         raise CaseFileError(path, f"{sorted(overlap)} given both as inputs and as kwargs", case.id, "kwargs")
 
 
+@contextmanager
+def _limits(path):
+    """A LimitError (limits.py) as the CaseFileError of this file."""
+    try:
+        yield
+    except LimitError as error:
+        raise CaseFileError(path, error.message, error.case_id, error.field_path) from None
+
+
 def load_file(path):
     """All cases of one file, expanded and validated; raises CaseFileError on the first problem."""
     document = read_yaml(path)
     if not isinstance(document, dict):
         raise CaseFileError(path, "must be a mapping with the keys 'function' and 'cases'")
-    _check(document, jsonschema.Draft202012Validator(_header_schema()), path, None, "")
+    _check(document, _Validator(_header_schema()), path, None, "")
     entries = document["cases"]
     case_validator, matrix_validator = _validator("case"), _validator("matrix")
     cases, seen = [], {}
@@ -227,18 +304,28 @@ def load_file(path):
                 raise CaseFileError(path, f"a matrix entry has only the key 'matrix', got {sorted(entry)}",
                                     f"matrix #{number}", f"cases.{number}")
             _check(entry["matrix"], matrix_validator, path, f"matrix #{number}", f"cases.{number}.matrix")
+            with _limits(path):
+                check_numbers(matrix_numbers(entry["matrix"], f"cases.{number}.matrix"), f"matrix #{number}")
+                check_matrix_size(entry["matrix"], number, len(cases))
             fragments = list(_expand_matrix(entry["matrix"], path, number))
         else:
             fragments = [entry]
         for fragment in fragments:
             case_id = fragment.get("id", f"#{number}")
             _check(fragment, case_validator, path, case_id, f"cases.{number}")
+            with _limits(path):
+                check_numbers(fragment_numbers(fragment, f"cases.{number}"), case_id)
             case = _to_case(document, fragment, path)
             _check_arguments(case, path)
+            with _limits(path):
+                check_size(case, number)
             if case.id in seen:
                 raise CaseFileError(path, f"duplicate id (first defined in entry {seen[case.id]})", case.id, "id")
             seen[case.id] = number
             cases.append(case)
+            if len(cases) > MAX_FILE_CASES:
+                raise CaseFileError(path, f"holds more than {MAX_FILE_CASES} cases, matrices expanded", case.id,
+                                    f"cases.{number}")
     return cases
 
 

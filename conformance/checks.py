@@ -6,10 +6,16 @@
 import time
 import traceback
 
-from .backends import Call
+import numpy as np
+
+from .backends import Call, Outcome, capabilities_of, failure
 from .compare import CheckResult, compare_array
-from .inputs import make_inputs, rounded_inputs
+from .features import required_features
+from .inputs import rounded_inputs
 from .results import make_record
+from .support import skip_check, skipped, unsupported_call
+
+UNSUPPORTED_ERRORS = ("NotImplementedError", "Unsupported")
 
 
 def _describe_error(error):
@@ -22,6 +28,8 @@ def _error_case_checks(case, expected, outcome):
     if expected.error != case.expect_error:
         said = f"raises {expected.error}" if expected.error else "returns a value"
         return [CheckResult("raises", "error", f"case problem: expects {case.expect_error}, but the oracle {said}")]
+    if outcome.unsupported:  # "not implemented" is not the validation the case asks for
+        return [unsupported_call(*outcome.unsupported, check="raises")]
     if outcome.error:
         return [CheckResult("raises", "passed", f"raised {_describe_error(outcome.error)}", n=1)]
     shape = None if outcome.value is None else outcome.value.shape
@@ -29,73 +37,130 @@ def _error_case_checks(case, expected, outcome):
                                              f"(the oracle raises {expected.error})", n=1, bad=1)]
 
 
-def _value_checks(case, dtype, expected, outcome, budget):
+def _gradient_checks(name, wanted, outcome, dtype, budget, relative, grad_output):
+    prefix = f"grad_{name}."
+    if outcome.grad_error and outcome.grad_error[0] in UNSUPPORTED_ERRORS:
+        return [unsupported_call(*outcome.grad_error, check=prefix + "value")]
+    if outcome.grad_error or name not in outcome.grads:
+        why = _describe_error(outcome.grad_error) if outcome.grad_error else "no gradient was returned"
+        return [CheckResult(prefix + "value", "failed", f"backward failed: {why}", n=1, bad=1)]
+    if relative is not None and grad_output is not None and grad_output.size:
+        largest = float(np.max(np.abs(grad_output))) if np.all(np.isfinite(grad_output)) else 1.0
+        relative = relative._replace(floor_factor=max(1.0, largest))
+    return compare_array(outcome.grads[name], outcome.grad_dtypes.get(name), wanted, dtype,
+                         budget(f"grad_{name}"), prefix=prefix, relative=relative)
+
+
+def _value_checks(expected, outcome, dtype, budget, relative, not_differentiable):
+    if outcome.unsupported:
+        return [unsupported_call(*outcome.unsupported)]
     if outcome.error:
         return [CheckResult("call", "failed", f"raised {_describe_error(outcome.error)}, but should return a value",
                             n=1, bad=1)]
     checks = [CheckResult("call", "passed", n=1)]
-    checks += compare_array(outcome.value, outcome.dtype, expected.value, dtype, budget("value"))
+    checks += compare_array(outcome.value, outcome.dtype, expected.value, dtype, budget("value"), relative=relative)
+    if "input" in not_differentiable:  # forward only: the oracle computed no gradient either
+        checks.append(skipped("the backend takes no gradients", check="grad_input.value"))
     for name, wanted in (("input", expected.grad_input), ("target", expected.grad_target)):
-        if wanted is None:
-            continue
-        prefix = f"grad_{name}."
-        if outcome.grad_error or name not in outcome.grads:
-            why = _describe_error(outcome.grad_error) if outcome.grad_error else "no gradient was returned"
-            checks.append(CheckResult(prefix + "value", "failed", f"backward failed: {why}", n=1, bad=1))
-            continue
-        checks += compare_array(outcome.grads[name], outcome.grad_dtypes.get(name), wanted, dtype,
-                                budget(f"grad_{name}"), prefix=prefix)
+        if wanted is not None and name in not_differentiable:
+            checks.append(skipped(f"the backend takes no gradient with respect to the {name}",
+                                  check=f"grad_{name}.value"))
+        elif wanted is not None:
+            checks += _gradient_checks(name, wanted, outcome, dtype, budget, relative, expected.grad_output)
     return checks
 
 
-def check_in_dtype(case, dtype, backend, cache, tolerances, source_arrays, notify):
-    """(list of CheckResult, timings) for one case in one dtype."""
-    timings = {}
+def _call_backend(backend, call, notify):
+    """The backend's Outcome; a run() that raises is the backend's failure (or its way of saying unsupported).
+    Arrays the backend changed in place are listed in Outcome.modified_inputs (a torch backend checks its own
+    tensors; this checks the arrays of the call)."""
+    originals = {name: array.copy() for name, array in call.arrays.items()}
+    notify("busy")
+    try:
+        outcome = backend.run(call)
+    except NotImplementedError as error:
+        outcome = Outcome(unsupported=failure(error))
+    except Exception as error:  # noqa: BLE001 -- a Backend whose run() raises: its call failed, the run goes on
+        outcome = Outcome(error=failure(error))
+    finally:
+        notify("idle")
+    changed = [name for name, array in originals.items() if not _same_bits(call.arrays[name], array)]
+    outcome.modified_inputs = sorted(set(outcome.modified_inputs) | set(changed))
+    return outcome
+
+
+def _same_bits(array, original):
+    return array.shape == original.shape and array.dtype == original.dtype and array.tobytes() == original.tobytes()
+
+
+def integrity_check(outcome):
+    """The inputs.unchanged check: a backend must not modify the tensors it is given (fused kernels that write
+    gradients into the logits by design declare it as a deviation)."""
+    if not outcome.modified_inputs:
+        return CheckResult("inputs.unchanged", "passed", n=1)
+    return CheckResult("inputs.unchanged", "failed", f"the backend modified its arguments in place: "
+                       f"{', '.join(outcome.modified_inputs)}", n=1, bad=1)
+
+
+def check_in_dtype(case, dtype, arrays, features, backend, cache, tolerances, notify, context=None):
+    """(list of CheckResult, timings) for one case in one dtype the backend supports; context (of the run) may
+    ask for parity with torch (conformance/parity.py)."""
+    differentiable = capabilities_of(backend).differentiable
+    wants_grad = case.expect_error is None and case.grad and "input" in differentiable
     start = time.perf_counter()
-    arrays = rounded_inputs(source_arrays, dtype)
-    expected = cache.expected(case.function, arrays, case.kwargs, dtype, case.seed,
-                              case.grad and case.expect_error is None)
-    timings["oracle_s"] = time.perf_counter() - start
+    notify("oracle")  # the oracle runs under its own time limit (--oracle-timeout), not the backend's
+    expected = cache.expected(case.function, arrays, case.kwargs, dtype, case.seed, wants_grad, case.grad_output)
+    notify("idle")
+    timings = {"oracle_s": time.perf_counter() - start}
     if case.expect_error is None and expected.error:
         return [CheckResult("call", "error", f"case problem: the oracle raises {expected.error} on a case that "
                                              "expects a value")], timings
-    wants_grad = case.expect_error is None and case.grad
-    grad_wrt = ("input",) + (("target",) if expected.grad_target is not None else ())
+    grad_wrt = ("input",) + (("target",) if expected.grad_target is not None and "target" in differentiable else ())
     call = Call(case.function, dtype, arrays, dict(case.kwargs), case.form,
-                expected.grad_output if wants_grad else None, grad_wrt if wants_grad else ())
-    notify("busy")
+                expected.grad_output if wants_grad else None, grad_wrt if wants_grad else (), features)
     start = time.perf_counter()
-    outcome = backend.run(call)
+    outcome = _call_backend(backend, call, notify)
     timings["backend_s"] = time.perf_counter() - start
-    notify("idle")
-    if case.expect_error:
-        return _error_case_checks(case, expected, outcome), timings
 
     def budget(check):
         return tolerances.budget(case.function, check, dtype, case.kwargs) * case.tolerance_factor
 
-    return _value_checks(case, dtype, expected, outcome, budget), timings
+    relative = tolerances.relative_budget(dtype)
+    if relative is not None and case.tolerance_factor != 1:
+        relative = relative._replace(budget=relative.budget * case.tolerance_factor)
+    if case.expect_error:
+        checks = _error_case_checks(case, expected, outcome)
+    else:
+        not_differentiable = () if not case.grad else \
+            tuple(name for name in ("input", "target") if name not in differentiable)
+        checks = _value_checks(expected, outcome, dtype, budget, relative, not_differentiable)
+    parity = (context or {}).get("parity")
+    if parity is not None and not outcome.unsupported:
+        from .parity import apply_parity
+
+        checks = apply_parity(parity, case, dtype, call, checks, outcome, expected, budget, relative,
+                              context["device"])
+    return checks + ([] if outcome.unsupported else [integrity_check(outcome)]), timings
 
 
 def check_case(case, dtypes, backend, cache, tolerances, context, notify=lambda state: None):
     """Yield (dtype, records, timings) for each dtype of the case that was selected; never raises for a case."""
     try:
-        source_arrays = make_inputs(case)
+        source_arrays = cache.inputs(case)
     except Exception as error:  # noqa: BLE001 -- inputs that cannot be made: a case problem, not a crash
         message = f"case problem: inputs could not be generated: {type(error).__name__}: {error}"
         for dtype in dtypes:
             yield dtype, [make_record(case, dtype, CheckResult("inputs", "error", message), context)], {}
         return
     size = int(source_arrays["input"].size) if "input" in source_arrays else None
+    capabilities = capabilities_of(backend)
     for dtype in dtypes:
-        notify("busy")  # a probe call of a dtype is a backend call too: it runs under the timeout
-        reason = backend.supports(case.function, dtype, case.form)
-        notify("idle")
-        if reason:
-            yield dtype, [make_record(case, dtype, CheckResult("call", "skipped", reason), context, size)], {}
-            continue
         try:
-            results, timings = check_in_dtype(case, dtype, backend, cache, tolerances, source_arrays, notify)
+            arrays = rounded_inputs(source_arrays, dtype)
+            features = required_features(case, arrays, dtype)
+            skip = skip_check(case, dtype, arrays, features, backend, capabilities, notify)
+            results, timings = ([skip], {}) if skip else check_in_dtype(case, dtype, arrays, features, backend,
+                                                                        cache, tolerances, notify, context)
         except Exception:  # noqa: BLE001 -- a harness problem: report it against this case and go on
             detail = traceback.format_exc(limit=-3)
             results, timings = [CheckResult("harness", "error", f"internal error:\n{detail}")], {}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dtypes import float_format, round_to
+from .dtypes import float_format, normalize_dtype_name, round_to
 
 WORST_SHOWN = 5  # elements listed in a failure message
 
@@ -28,6 +28,9 @@ class CheckResult:
     worst: dict = field(default_factory=dict)  # {"index": [...], "got": float, "wanted": float}
     max_abs: float | None = None
     max_rel: float | None = None
+    skip_kind: str | None = None  # for a skipped check: "unsupported" or "not-applicable" (support.py)
+    missing: list | None = None  # the features the backend lacks, for an unsupported case
+    parity: str | None = None  # "torch": failed against the oracle, passed as equal to torch's declared deviation
 
 
 def _pattern(values):
@@ -56,6 +59,7 @@ def check_shape(got, wanted, check="shape"):
 
 
 def check_result_dtype(got_dtype, dtype, check="dtype"):
+    got_dtype = normalize_dtype_name(got_dtype)
     if got_dtype == dtype:
         return CheckResult(check, "passed", n=1)
     return CheckResult(check, "failed", f"dtype {got_dtype}, but should be {dtype}", n=1, bad=1)
@@ -105,13 +109,61 @@ def check_values(got, wanted, dtype, budget_u, check="value"):
     return result
 
 
-def compare_array(got, got_dtype, wanted, dtype, budget_u, prefix=""):
-    """shape, dtype, NaN/inf pattern and value checks of one array; later checks skip when shape differs."""
-    names = [f"{prefix}{name}" for name in ("shape", "dtype", "nonfinite", "value")] if prefix else \
-        ["shape", "dtype", "nonfinite", "value"]
+def _errors_relative(got, wanted, dtype, relative):
+    """(comparable mask, |error|, error in u of the dtype relative to the value plus the accumulation term).
+    Only elements whose value is at least the dtype's smallest normal times ``relative.floor_factor`` are
+    compared: below the smallest normal a dtype holds only absolute precision, and a gradient stored in the dtype
+    and then scaled by the upstream gradient h keeps the absolute error of a subnormal intermediate up to
+    smallest normal * |h|. The scale check alone applies there."""
+    fmt, accumulation = float_format(dtype), float_format(relative.accumulation)
+    floor = fmt.smallest_normal * relative.floor_factor
+    comparable = np.isfinite(got) & np.isfinite(round_to(wanted.hi, dtype)) & (np.abs(wanted.hi) >= floor)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        adiff = np.where(comparable, np.abs((got - wanted.hi) - wanted.lo), 0.0)
+        value_term = np.abs(wanted.hi) * fmt.unit_roundoff
+        scale_term = np.maximum(wanted.scale, accumulation.smallest_normal) * accumulation.unit_roundoff
+        reference = value_term + (relative.accumulation_budget / relative.budget) * scale_term
+        errors_u = np.where(comparable, adiff / reference, 0.0)
+    return comparable, adiff, np.where(np.isnan(errors_u), np.inf, errors_u)
+
+
+def check_relative(got, wanted, dtype, relative, check="relative"):
+    """Finite elements within ``relative.budget`` units of the dtype's roundoff relative to their own value, plus
+    ``relative.accumulation_budget`` units of the accumulation dtype's roundoff relative to the scale
+    (docs/tolerances.md, "Accuracy relative to the value")."""
+    comparable, adiff, errors_u = _errors_relative(got, wanted, dtype, relative)
+    n = int(np.count_nonzero(comparable))
+    if not n:
+        return CheckResult(check, "passed", "no finite elements to compare", error_u=0.0, budget_u=relative.budget)
+    worst = int(np.argmax(errors_u))
+    bad = int(np.count_nonzero(errors_u > relative.budget))
+    result = CheckResult(
+        check, "passed", error_u=float(errors_u.flat[worst]), budget_u=relative.budget, n=n, bad=bad,
+        max_abs=float(adiff.max()),
+        worst={"index": [int(i) for i in np.unravel_index(worst, got.shape)] if got.ndim else [],
+               "got": float(got.flat[worst]), "wanted": float(wanted.hi.flat[worst])})
+    if not bad:
+        return result
+    order = np.argsort(-errors_u, axis=None, kind="stable")[:min(WORST_SHOWN, bad)]
+    lines = [f"Max error: {result.error_u:.4g} u of {dtype} relative to the value (plus "
+             f"{relative.accumulation_budget:g} u of {relative.accumulation} of the scale per "
+             f"{relative.budget:g} u), budget {relative.budget:g} u",
+             f"Bad results ({bad} out of {n}), worst first (index => got != wanted):"]
+    lines += _listing(order, got, wanted.hi, errors_u)
+    result.status, result.message = "failed", "\n".join(lines)
+    return result
+
+
+def compare_array(got, got_dtype, wanted, dtype, budget_u, prefix="", relative=None):
+    """shape, dtype, NaN/inf pattern and value checks of one array, and the relative-accuracy check where the
+    dtype has one (``relative``: a tolerances.RelativeBudget); later checks skip when the shape differs."""
+    names = [f"{prefix}{name}" for name in ("shape", "dtype", "nonfinite", "value", "relative")]
     shape = check_shape(got, wanted, names[0])
     results = [shape, check_result_dtype(got_dtype, dtype, names[1])]
     if shape.status != "passed":
         reason = "not compared: the shape differs (see the shape check)"
-        return results + [CheckResult(name, "skipped", reason) for name in names[2:]]
-    return results + [check_pattern(got, wanted, dtype, names[2]), check_values(got, wanted, dtype, budget_u, names[3])]
+        return results + [CheckResult(name, "skipped", reason) for name in names[2:4 + (relative is not None)]]
+    results += [check_pattern(got, wanted, dtype, names[2]), check_values(got, wanted, dtype, budget_u, names[3])]
+    if relative is not None:
+        results.append(check_relative(got, wanted, dtype, relative, names[4]))
+    return results

@@ -3,6 +3,7 @@
 Rounding is done here, with IEEE-exact numpy operations (frexp, ldexp, rint), instead of by a framework, so the
 inputs of a case are the same bits on every machine and for every backend; bfloat16 needs no extra package.
 """
+import re
 from typing import NamedTuple
 
 import numpy as np
@@ -56,3 +57,17 @@ def round_to(values, dtype):
         rounded = np.ldexp(np.rint(np.ldexp(values, -spacing_exponent)), spacing_exponent)
         rounded = np.where(np.abs(rounded) > fmt.largest, np.copysign(np.inf, values), rounded)
         return np.where(np.isfinite(values), rounded, values)
+
+
+DTYPE_ALIASES = {"double": "float64", "float": "float32", "half": "float16", "bf16": "bfloat16", "fp16": "float16",
+                 "fp32": "float32", "fp64": "float64"}
+
+
+def normalize_dtype_name(name):
+    """A framework's dtype name as the suite spells it: "paddle.float32", "mlx.core.float32", "torch.bfloat16",
+    "dtype('float64')" and "<class 'jax.numpy.float16'>" end in the name that counts; None stays None."""
+    if name is None:
+        return None
+    words = re.findall(r"[A-Za-z0-9_]+", str(name))
+    last = words[-1].lower() if words else str(name)
+    return DTYPE_ALIASES.get(last, last)

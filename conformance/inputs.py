@@ -2,18 +2,21 @@
 
 Only operations that IEEE 754 defines exactly are used on generated values (the bits of numpy's PCG64 stream,
 +, -, *, /, frexp/ldexp, correctly rounded fsum); exp and log for probability transforms are evaluated in
-mpmath and rounded once to float64. So the same seed gives the same inputs on every machine and platform
-libm. Each argument draws from its own stream, keyed by (case seed, argument), so adding an argument or a
-modifier to one tensor does not change the others.
+MPFR (gmpy2), each operation correctly rounded at 96 bits, and rounded once to float64 (the mpmath evaluation
+this replaced gave the same bits on every input of the corpus). So the same seed gives the same inputs on every
+machine and platform libm. Each argument draws from its own stream, keyed by (case seed, argument), so adding an
+argument or a modifier to one tensor does not change the others.
 """
 import math
 
-import mpmath
+import gmpy2
 import numpy as np
 
 from .dtypes import round_to
 from .layout import class_dim
+from .row_patterns import apply_row_patterns, ignored_positions, make_confident, place_targets
 
+GENERATOR_VERSION = 1  # bump when any generated input can change: it keys the stored inputs (reference.py)
 STREAM_KEYS = {"input": 0, "target": 1, "weight": 2, "grad_output": 3}
 INDEX_DTYPES = {"int64": np.int64, "int32": np.int32, "uint8": np.uint8, "bool": np.bool_}
 MODIFIERS = ("zeros", "negative", "neg_inf", "pos_inf", "nan")  # applied in this order
@@ -88,36 +91,44 @@ def _along_rows(values, dim, per_row):
 
 
 def _log_softmax_row(row):
-    with mpmath.workprec(TRANSFORM_PREC):
-        top = max(row)
-        if not math.isfinite(top):
-            return [math.nan] * len(row)
-        log_total = mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(x) - top) for x in row))
-        return [float(mpmath.mpf(x) - top - log_total) for x in row]
+    """log_softmax of a row of floats, each element correctly rounded at TRANSFORM_PREC bits (MPFR), then once
+    to float64."""
+    top = max(row)
+    if not math.isfinite(top):
+        return [math.nan] * len(row)
+    with gmpy2.context(precision=TRANSFORM_PREC):
+        shifted = [gmpy2.mpfr(x) - top for x in row]
+        log_total = gmpy2.log(gmpy2.fsum([gmpy2.exp(z) for z in shifted]))
+        return [float(z - log_total) for z in shifted]
 
 
 def _transform(values, name, dim):
     logs = _along_rows(values, dim, _log_softmax_row)
     if name == "log_softmax":
         return logs
-    with mpmath.workprec(TRANSFORM_PREC):
-        return np.vectorize(lambda v: float(mpmath.exp(v)), otypes=[np.float64])(logs) if logs.size else logs
+    with gmpy2.context(precision=TRANSFORM_PREC):
+        return np.vectorize(lambda v: float(gmpy2.exp(v)), otypes=[np.float64])(logs) if logs.size else logs
 
 
 def _index_target(spec, rng, input_shape, kwargs):
     n_classes = input_shape[class_dim(len(input_shape))] if input_shape else 1
     shape = tuple(spec["shape"]) if "shape" in spec else tuple(
         s for k, s in enumerate(input_shape) if k != class_dim(len(input_shape)))
-    target = rng.integers(0, max(n_classes, 1), size=shape)
-    flat = target.reshape(-1)
     ignore_index = kwargs.get("ignore_index", -100)
+    target = place_targets(rng.integers(0, max(n_classes, 1), size=shape), spec, n_classes, ignore_index)
+    flat = target.reshape(-1)
     count = _count(spec.get("ignore", 0), flat.size)
     if count:
-        flat[rng.permutation(flat.size)[:count]] = ignore_index
+        flat[ignored_positions(count, flat.size, spec, rng)] = ignore_index
     if "out_of_range" in spec and flat.size:
         bad = n_classes if spec["out_of_range"] == "high" else (-2 if ignore_index != -2 else -3)
         flat[rng.integers(0, flat.size)] = bad
     return flat.reshape(shape)
+
+
+def _normalised_row(row):
+    total = math.fsum(row)  # correctly rounded, once per row
+    return [x / total for x in row]
 
 
 def _probabilities(spec, rng, shape, dim):
@@ -130,8 +141,17 @@ def _probabilities(spec, rng, shape, dim):
         return values
     values = rng.random(shape)
     if spec.get("normalized", True):
-        values = _along_rows(values, dim, lambda row: [x / math.fsum(row) for x in row])
+        values = _along_rows(values, dim, _normalised_row)
     return values
+
+
+def _default_shape(name, input_shape):
+    """A tensor without a shape takes the input's; a weight takes (C,), one per class of the input."""
+    if input_shape is None:
+        return ()
+    if name == "weight":
+        return (input_shape[class_dim(len(input_shape))],) if input_shape else ()
+    return input_shape
 
 
 def make_tensor(name, spec, seed, input_shape=None, kwargs=None):
@@ -144,14 +164,14 @@ def make_tensor(name, spec, seed, input_shape=None, kwargs=None):
     elif kind == "index":
         values = _index_target(spec, rng, input_shape, kwargs or {})
     else:
-        shape = tuple(spec.get("shape", input_shape if input_shape is not None else ()))
+        shape = tuple(spec.get("shape", _default_shape(name, input_shape)))
         dim = spec.get("dim", class_dim(len(shape)))
         if kind in ("probabilities", "log_probabilities"):
             values = _probabilities(spec, rng, shape, dim)
             if kind == "log_probabilities":
                 values = _log_of(values)
         else:
-            values = _distribution(spec, rng, shape) + spec.get("shift", 0.0)
+            values = apply_row_patterns(_distribution(spec, rng, shape) + spec.get("shift", 0.0), spec)
             if "transform" in spec:
                 values = _transform(values, spec["transform"], dim)
         values = _apply_modifiers(np.array(values, dtype=np.float64), spec, rng)
@@ -161,17 +181,31 @@ def make_tensor(name, spec, seed, input_shape=None, kwargs=None):
 
 
 def _log_of(values):
-    with mpmath.workprec(TRANSFORM_PREC):
-        return np.vectorize(lambda v: float(mpmath.log(v)) if v > 0 else -math.inf, otypes=[np.float64])(values) \
+    with gmpy2.context(precision=TRANSFORM_PREC):
+        return np.vectorize(lambda v: float(gmpy2.log(v)) if v > 0 else -math.inf, otypes=[np.float64])(values) \
             if values.size else values
 
 
-def make_inputs(case):
-    """{argument: source array} for every tensor argument of a case (input first: targets derive from it)."""
-    arrays = {"input": make_tensor("input", case.inputs["input"], case.seed)}
+def input_shape(spec):
+    """The shape of a tensor spec without generating its values."""
+    if "values" in spec:
+        return np.shape(np.array(spec["values"], dtype=object))
+    return tuple(spec.get("shape", ()))
+
+
+def make_inputs(case, input_values=True):
+    """{argument: source array} for every tensor argument of a case (input first: targets derive from it).
+    input_values=False puts zeros of the input's shape in its place: enough to know what a case exercises."""
+    if input_values:
+        arrays = {"input": make_tensor("input", case.inputs["input"], case.seed)}
+    else:
+        arrays = {"input": np.zeros(input_shape(case.inputs["input"]))}
     for name in ("target", "weight"):
         if name in case.inputs:
             arrays[name] = make_tensor(name, case.inputs[name], case.seed, arrays["input"].shape, case.kwargs)
+    if input_values and "confident" in case.inputs["input"] and "target" in arrays \
+            and arrays["target"].dtype.kind in "iu":
+        arrays["input"] = make_confident(arrays["input"], arrays["target"], case.inputs["input"]["confident"])
     return arrays
 
 
@@ -180,7 +214,19 @@ def rounded_inputs(arrays, dtype):
     return {name: round_to(a, dtype) if a.dtype.kind == "f" else a for name, a in arrays.items()}
 
 
-def make_grad_output(seed, shape, dtype):
-    """A seeded random upstream gradient (approximately normal), already rounded to the dtype."""
+GRAD_OUTPUT_KINDS = ("random", "one", "zero", "negative", "one-first")
+
+
+def make_grad_output(seed, shape, dtype, kind="random"):
+    """The upstream gradient of a case, already rounded to the dtype: seeded approximately normal values
+    ("random"), exactly 1 or 0 everywhere, negative values (sign handling), or random values with the first
+    element exactly 1 (a fast path decided on the first element takes it wrongly for all)."""
+    if kind in ("one", "zero"):
+        return np.full(shape, 1.0 if kind == "one" else 0.0)
     rng = np.random.default_rng([seed, STREAM_KEYS["grad_output"]])
-    return round_to(_normal(rng, shape), dtype)
+    values = round_to(_normal(rng, shape), dtype)
+    if kind == "negative":
+        return -np.abs(values)
+    if kind == "one-first" and values.size:
+        values.reshape(-1)[0] = 1.0
+    return values

@@ -2,13 +2,26 @@
 
 Each worker loads the backend from its spec and runs ``check_case``; it reports "busy" before each backend call
 and "idle" after, and the parent enforces ``timeout`` only while a worker is busy (the oracle's time is not the
-backend's). A worker that times out is killed, one that dies is noticed by its closed pipe; either way the case
-in hand fails in that dtype with the reason, its remaining dtypes go to a fresh worker, and the run goes on.
+backend's). A worker that times out is killed, and the case in hand fails in that dtype. A worker that dies is
+noticed by its closed pipe; the pair it was running is run once more, alone in a fresh worker, before it is
+blamed (a heap corrupted by an earlier call can kill the process during a later one). Either way the remaining
+dtypes go to a fresh worker and the run goes on. Once the backend is loaded, the worker restores the default
+action of the fatal signals, so that a crash ends the process at once rather than in a handler that may hang.
+
+The rest of a case's work (its inputs, the oracle, the comparison) is bounded too: a worker that holds a case
+and is not in a backend call must say something (a record, "busy", or "oracle" when checks.py reports the
+oracle call) within ``oracle_timeout`` seconds. Past it the worker is killed and the case ends as a case error
+("error", not a backend failure) in the dtype in hand and in those it had left: the oracle is as slow in each.
+Workers ignore SIGINT (from the moment they start): Ctrl-C reaches the whole process group, and the parent alone
+handles it, with one line.
 """
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from multiprocessing.connection import wait
 
 from .backends import BackendLoadError, load_backend
@@ -23,7 +36,32 @@ class WorkerStartError(BackendLoadError):
     """A worker could not load the backend, or did not start (the message carries why)."""
 
 
+DEFAULT_ORACLE_TIMEOUT = 600.0
+
+
+@contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while a worker process starts: the ignored disposition is inherited across exec, and Python
+    then installs no KeyboardInterrupt handler, so a Ctrl-C during the worker's start-up prints no traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _worker_main(connection, spec, device, cache_dir, tolerances_path, context, threads):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    try:
+        _serve(connection, spec, device, cache_dir, tolerances_path, context, threads)
+    except (EOFError, OSError, KeyboardInterrupt):  # the parent is gone: nothing to report to
+        pass
+
+
+def _serve(connection, spec, device, cache_dir, tolerances_path, context, threads):
     # Before the backend imports torch: workers that each used every core would slow each other down.
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, str(threads))
@@ -33,6 +71,8 @@ def _worker_main(connection, spec, device, cache_dir, tolerances_path, context, 
     except BaseException as error:  # noqa: BLE001 -- report why, then stop: the parent turns it into a usage error
         connection.send(("fatal", f"{type(error).__name__}: {error}"))
         return
+    for fatal in (signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL):
+        signal.signal(fatal, signal.SIG_DFL)  # a library's crash handler must not turn a crash into a hang
     connection.send(("ready", backend.describe()))
     while True:
         message = connection.recv()
@@ -50,10 +90,14 @@ class _Worker:
     def __init__(self, mp_context, arguments):
         self.connection, child = mp_context.Pipe()
         self.process = mp_context.Process(target=_worker_main, args=(child,) + arguments, daemon=True)
-        self.process.start()
+        with _sigint_ignored():
+            self.process.start()
         child.close()
-        self.task = None  # (case, remaining dtypes)
-        self.busy_since = None
+        self.task = None  # (case, remaining dtypes, whether this is the re-run of a pair whose worker died)
+        self.busy_since = None  # in a backend call since
+        self.working_since = None  # holding a case, not in a backend call, since (its last word)
+        self.in_oracle = False  # the worker said "oracle" (checks.py reports the oracle call)
+        self.fresh = True  # has run nothing yet: the only kind of worker a re-run goes to
 
     def stop(self, kill=False):
         if kill:
@@ -73,12 +117,14 @@ class _Worker:
 class WorkerPool:
     """Up to ``jobs`` isolated workers; ``submit(tasks)`` yields (case, dtype, records, timings) as they finish."""
 
-    def __init__(self, spec, device, cache_dir, tolerances_path, context, jobs=1, timeout=60.0):
+    def __init__(self, spec, device, cache_dir, tolerances_path, context, jobs=1, timeout=60.0,
+                 oracle_timeout=None):
         threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
         self._arguments = (spec, device, str(cache_dir) if cache_dir else None,
                            str(tolerances_path) if tolerances_path else None, context, threads)
         self._mp = multiprocessing.get_context("spawn")  # never fork a process that may hold CUDA or threads
         self.jobs, self.timeout, self.context = max(1, jobs), timeout, context
+        self.oracle_timeout = DEFAULT_ORACLE_TIMEOUT if oracle_timeout is None else oracle_timeout
         self.backend_description, self.cache_stats = None, {"hits": 0, "misses": 0}
         self._workers = None
 
@@ -98,14 +144,29 @@ class WorkerPool:
         self.backend_description = message[1]
         return worker
 
-    def _failure(self, worker, reason):
-        """Records for the dtype in hand, failed with the reason; the rest of the case goes back to the queue.
-        None when the worker had finished every dtype of its case (it died before saying "done")."""
-        case, dtypes = worker.task
+    def _failure(self, worker, reason, died, queue):
+        """The failed record of the dtype in hand, or None: when the worker had finished every dtype of its case
+        (it died before saying "done"), or when it died on a pair not yet re-run alone (queued first). The rest
+        of the case goes back to the queue."""
+        case, dtypes, rerun = worker.task
         if not dtypes:
             return None
+        if dtypes[1:]:
+            queue.appendleft((case, dtypes[1:], False))
+        if died and not rerun:
+            queue.appendleft((case, dtypes[:1], True))
+            return None
         record = make_record(case, dtypes[0], CheckResult("call", "failed", reason, n=1, bad=1), self.context)
-        return case, dtypes[0], [record], {}, (case, dtypes[1:])
+        return case, dtypes[0], [record], {}
+
+    def _case_errors(self, worker, reason):
+        """The case in hand as a case error in the dtype in hand and in those it had left (its own work, the
+        oracle above all, is as slow in each)."""
+        case, dtypes, _ = worker.task
+        for number, dtype in enumerate(dtypes):
+            message = reason if number == 0 else f"not run: {reason} in {dtypes[0]}"
+            record = make_record(case, dtype, CheckResult("oracle", "error", message), self.context)
+            yield case, dtype, [record], {}
 
     def open(self, workers=None):
         """Start the workers (``jobs`` of them, or fewer when there is less work); a no-op when already open."""
@@ -115,7 +176,7 @@ class WorkerPool:
     def submit(self, tasks):
         """Run tasks (iterable of (case, dtypes)) on the open workers; yields (case, dtype, records, timings)."""
         self.open()
-        yield from self._loop(deque(tasks), self._workers)
+        yield from self._loop(deque((case, dtypes, False) for case, dtypes in tasks), self._workers)
 
     def close(self):
         for worker in self._workers or ():
@@ -124,11 +185,22 @@ class WorkerPool:
 
     def _dispatch(self, queue, workers):
         for worker in workers:
-            if worker.task is None and queue:
-                case, dtypes = queue.popleft()
-                if dtypes:
-                    worker.task = (case, list(dtypes))
-                    worker.connection.send(("case", case, list(dtypes)))
+            if worker.task is not None:
+                continue
+            index = next((i for i, t in enumerate(queue) if worker.fresh or not t[2]), None)  # re-runs: fresh only
+            if index is None:
+                continue
+            case, dtypes, rerun = queue[index]
+            del queue[index]
+            worker.task, worker.fresh = (case, list(dtypes), rerun), False
+            worker.busy_since, worker.working_since, worker.in_oracle = None, time.monotonic(), False
+            worker.connection.send(("case", case, list(dtypes)))
+
+    def _deadline(self, worker):
+        """When the worker's backend call (busy) or the case's own work (not busy) runs out of time."""
+        if worker.busy_since is not None:
+            return worker.busy_since + self.timeout
+        return worker.working_since + self.oracle_timeout
 
     def _loop(self, queue, workers):
         while True:
@@ -136,46 +208,60 @@ class WorkerPool:
             active = [w for w in workers if w.task is not None]
             if not active:
                 return
-            deadlines = [w.busy_since + self.timeout - time.monotonic() for w in active if w.busy_since is not None]
-            ready = wait([w.connection for w in active], timeout=max(0.0, min(deadlines)) if deadlines else None)
+            deadline = min(self._deadline(w) for w in active)
+            ready = wait([w.connection for w in active], timeout=max(0.0, deadline - time.monotonic()))
             for worker in active:
                 if worker.connection in ready:
                     yield from self._receive(worker, queue, workers)
-                elif worker.busy_since is not None and time.monotonic() - worker.busy_since > self.timeout:
-                    yield from self._replace(worker, queue, workers,
-                                             f"timed out: the backend did not return within {self.timeout:g} s")
+                elif time.monotonic() > self._deadline(worker):
+                    yield from self._expire(worker, queue, workers)
+
+    def _expire(self, worker, queue, workers):
+        if worker.busy_since is not None:
+            yield from self._replace(worker, queue, workers,
+                                     f"timed out: the backend did not return within {self.timeout:g} s")
+            return
+        what = "the oracle" if worker.in_oracle else "the case's own work (inputs, oracle, comparison)"
+        failures = list(self._case_errors(worker, f"case problem: {what} did not finish within "
+                                                  f"{self.oracle_timeout:g} s (--oracle-timeout); the case is too "
+                                                  "large for the oracle, or give it more time"))
+        worker.task = None
+        worker.stop(kill=True)
+        workers[workers.index(worker)] = self._start()
+        yield from failures
 
     def _receive(self, worker, queue, workers):
         try:
             message = worker.connection.recv()
         except (EOFError, OSError):
             worker.process.join(timeout=5)
-            yield from self._replace(worker, queue, workers,
-                                     f"the backend process died (exit code {worker.process.exitcode})")
+            yield from self._replace(worker, queue, workers, f"the backend process died (exit code "
+                                     f"{worker.process.exitcode}), also when re-run alone in a fresh worker",
+                                     died=True)
             return
         kind = message[0]
+        now = time.monotonic()
+        worker.working_since, worker.in_oracle = now, False  # any word starts the case's time afresh
         if kind == "busy":
-            worker.busy_since = time.monotonic()
+            worker.busy_since = now
         elif kind == "idle":
             worker.busy_since = None
+        elif kind == "oracle":
+            worker.busy_since, worker.in_oracle = None, True
         elif kind == "records":
             _, _, dtype, records, timings = message
-            case, dtypes = worker.task
-            worker.task = (case, [d for d in dtypes if d != dtype])
+            case, dtypes, rerun = worker.task
+            worker.task = (case, [d for d in dtypes if d != dtype], rerun)
             yield case, dtype, records, timings
         elif kind == "done":
             worker.task, worker.busy_since = None, None
             for key in ("hits", "misses"):
                 self.cache_stats[key] += message[2][key]
 
-    def _replace(self, worker, queue, workers, reason):
-        failure = self._failure(worker, reason)
+    def _replace(self, worker, queue, workers, reason, died=False):
+        failure = self._failure(worker, reason, died, queue)
         worker.task = None
         worker.stop(kill=True)
         workers[workers.index(worker)] = self._start()
-        if failure is None:
-            return
-        case, dtype, records, timings, rest = failure
-        if rest[1]:
-            queue.appendleft(rest)
-        yield case, dtype, records, timings
+        if failure is not None:
+            yield failure

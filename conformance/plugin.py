@@ -40,6 +40,12 @@ def pytest_addoption(parser):
                          "test (the default).")
     group.addoption("--loss-no-isolate", dest="loss_isolate", action="store_false",
                     help="Call the backend in the pytest process itself: faster to start, but without timeout.")
+    group.addoption("--loss-parity", metavar="TARGET", default=None, choices=("torch",),
+                    help="For kernels that aim at torch's behaviour: on torch's declared deviations, a result equal "
+                         "to torch's also passes.")
+    group.addoption("--loss-json", metavar="PATH", default=None,
+                    help="Write the results of the conformance tests that ran as a results file (the format of "
+                         "`loss-conformance run --json`, for `report` and `diff`), also under xdist.")
     group.addoption("--loss-cache-dir", metavar="PATH", default=None,
                     help="Keep certified oracle results here (default: $LOSS_CONFORMANCE_CACHE or "
                          "~/.cache/loss-conformance/oracle).")
@@ -91,7 +97,7 @@ def run_options(config):
         xfail_paths=tuple(here / p for p in xfails) if xfails else None,
         include_tags=tuple(config.getoption("loss_include_tag")),
         jobs=1 if config.getoption("loss_isolate") else 0, timeout=_timeout(config.getoption("loss_timeout")),
-        cache_dir=here / cache_dir if cache_dir else default_cache_dir())
+        cache_dir=here / cache_dir if cache_dir else default_cache_dir(), parity=config.getoption("loss_parity"))
 
 
 def pytest_configure(config):
@@ -107,15 +113,19 @@ class LossConformance:
     """The active plugin of one pytest process: the loaded cases, the collection hook, the run loop."""
 
     def __init__(self, config, options):
+        from .backends import BackendLoadError
         from .casefile import CaseFileError
         from .session import Session
 
-        try:
-            self.session = Session(options)
-        except CaseFileError as error:
+        try:  # a backend that cannot be loaded is one usage error now, not a failure of every test later
+            self.session = Session(options).open()
+        except (CaseFileError, BackendLoadError) as error:
             raise pytest.UsageError(f"loss-conformance: {error}") from None
         self.runner = self.session.runner
         self._load_error = None  # once the backend failed to load, every case fails with the same line
+        json_path = config.getoption("loss_json")
+        self.json_path = config.invocation_params.dir / json_path if json_path else None
+        self.ran = {}  # (full id, dtype) -> (records, timings) of the items this process ran
         for name in sorted({marker for case in self.session.cases for marker in (case.function, *case.tags)}):
             config.addinivalue_line("markers", f"{name}: loss-conformance cases of this function or tag")
         for warning in self.session.warnings():
@@ -137,8 +147,12 @@ class LossConformance:
                                                               plugin=self))
         return report
 
-    def pytest_sessionfinish(self):
+    def pytest_sessionfinish(self, session):
         self.runner.close()
+        if self.json_path is not None:
+            from .plugin_results import finish_results
+
+            finish_results(self, session.config)
 
     def run(self, case, dtype):
         """(records, timings) of one case in one dtype; ConformanceFailure when the backend cannot be loaded."""
@@ -152,7 +166,9 @@ class LossConformance:
             self._load_error = f"backend {self.session.options.backend!r} could not be loaded: {error}"
             raise ConformanceFailure(self._load_error) from None
         records = [record for result in results for record in result.records]
-        return records, results[0].timings if results else {}
+        timings = results[0].timings if results else {}
+        self.ran[(case.full_id, dtype)] = (records, timings)  # for --loss-json
+        return records, timings
 
 
 class ConformanceCases(pytest.Collector):

@@ -5,10 +5,12 @@ Every rule about statuses and exit codes lives here; writers (conformance/report
 docs/results.md describes the record fields.
 """
 import platform
+import re
 import shlex
 import sys
 from collections import Counter, defaultdict
-from dataclasses import asdict
+from dataclasses import fields
+from functools import cache
 from importlib import metadata
 
 STATUSES = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
@@ -35,12 +37,47 @@ def reproduction(case, dtype, spec, device, cases_arg=None):
     return " ".join(shlex.quote(p) for p in parts)
 
 
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _escape(match):
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean_text(text):
+    """Text as every writer can hold it: lone surrogates (which UTF-8 cannot encode), control characters other
+    than tab and newline (which XML 1.0 cannot hold) and U+FFFE/U+FFFF become backslash escapes such as \\ud800."""
+    return _UNPRINTABLE.sub(_escape, text) if isinstance(text, str) else text
+
+
+def _clean_value(value):
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(key): _clean_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_value(item) for item in value]
+    return value
+
+
+@cache
+def _field_names(result_type):
+    return tuple(f.name for f in fields(result_type))
+
+
 def make_record(case, dtype, result, context, size=None):
-    """The record of one check (a CheckResult) of a case in a dtype; context holds spec, device, cases_arg."""
+    """The record of one check (a CheckResult) of a case in a dtype; context holds spec, device, cases_arg. Text
+    (a backend's error message above all) is cleaned once, here, by clean_text."""
     record = {"case": case.full_id, "function": case.function, "dtype": dtype}
     if size is not None:
         record["size"] = size  # elements of the input: the x axis of a report's error-against-size plot
-    record.update({k: v for k, v in asdict(result).items() if v not in (None, {}, "") or k == "status"})
+    # A shallow read of the fields: _clean_value copies the dicts and lists (dataclasses.asdict's deep copy
+    # took 3 s of a 20 s profiled warm run).
+    for name in _field_names(type(result)):
+        value = getattr(result, name)
+        if value not in (None, {}, "") or name == "status":
+            record[name] = _clean_value(value)
     if result.status == "failed":
         record["reproduce"] = reproduction(case, dtype, context["spec"], context["device"], context.get("cases_arg"))
     if case.tags:
@@ -63,7 +100,24 @@ def summarize(records):
     rows = [{"function": f, "dtype": d, **{s: cell["counts"][s] for s in STATUSES},
              "worst_error_over_budget": cell["worst_ratio"], "worst_case": cell["worst_case"]}
             for (f, d), cell in sorted(table.items())]
-    return {"totals": {s: totals[s] for s in STATUSES}, "checks": len(records), "table": rows}
+    return {"totals": {s: totals[s] for s in STATUSES}, "checks": len(records), "table": rows,
+            "coverage": coverage(records), "parity": sum(1 for record in records if record.get("parity"))}
+
+
+def coverage(records):
+    """How much of the selection the backend could run: (case, dtype) pairs that ran at least one check, those
+    skipped whole as unsupported, and those that do not apply to it (torch API conventions); ``share`` is the
+    pairs run over the pairs that apply."""
+    kinds = defaultdict(set)
+    for record in records:
+        kinds[(record["case"], record["dtype"])].add(
+            record.get("skip_kind", "skipped") if record["status"] == "skipped" else "ran")
+    counts = Counter("ran" if "ran" in found else "not-applicable" if found == {"not-applicable"} else
+                     "unsupported" if "unsupported" in found else "skipped" for found in kinds.values())
+    applicable = len(kinds) - counts["not-applicable"]
+    return {"pairs": len(kinds), "ran": counts["ran"], "unsupported": counts["unsupported"],
+            "not_applicable": counts["not-applicable"], "skipped_otherwise": counts["skipped"],
+            "share": counts["ran"] / applicable if applicable else None}
 
 
 def exit_status(records):
@@ -86,8 +140,9 @@ def environment(backend_description, options):
     import oracle
 
     return {
-        "spec": options.backend, "backend": backend_description, "device": options.device,
+        "spec": options.backend, "backend": _clean_value(backend_description), "device": options.device,
         "oracle_version": oracle.__version__, "oracle_precision_bits": oracle.DEFAULT_PREC,
+        "oracle_engine": oracle.engine_label(),
         "loss_conformance": _version("loss-conformance"),
         "versions": {name: _version(name) for name in ("torch", "numpy", "mpmath", "gmpy2")},
         "python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from .backends import BackendLoadError, load_backend
 from .checks import check_case
-from .deviations import DeviationSet
+from .deviations import DeviationSet, default_deviation_paths
 from .isolation import WorkerPool
 from .reference import OracleCache
 from .tolerances import Tolerances
@@ -30,11 +30,16 @@ class Runner:
     runs up to N isolated workers, each call under ``timeout`` seconds. Use as a context manager, or close()."""
 
     def __init__(self, spec, device="cpu", *, jobs=1, timeout=60.0, cache_dir=None, tolerances_path=None,
-                 deviations=None, strict=True, cases_arg=False):
+                 deviations=None, strict=True, cases_arg=False, parity=None, oracle_timeout=None):
         self.spec, self.device, self.jobs, self.timeout = spec, device, jobs, timeout
+        self.oracle_timeout = oracle_timeout
         self.cache_dir, self.tolerances_path = cache_dir, tolerances_path
-        self.deviations, self.strict = deviations or DeviationSet(()), strict
+        self.deviations, self.strict = deviations, strict  # None: the backend's own, cases/xfails/<name>.yaml
         self.context = {"spec": spec, "device": device, "cases_arg": bool(cases_arg)}
+        if parity:  # torch's deviations travel with the context: the checks apply them where torch agrees
+            from .parity import parity_deviations
+
+            self.context["parity"] = parity_deviations(parity)
         self.timings = dict.fromkeys(TIMING_KEYS, 0.0)
         self.description = None  # the backend's describe(), known once it is loaded
         self._backend = self._cache = self._tolerances = self._pool = None
@@ -44,7 +49,8 @@ class Runner:
         """A runner for a session's RunOptions (conformance/session.py)."""
         return cls(options.backend, options.device, jobs=options.jobs, timeout=options.timeout,
                    cache_dir=options.cache_dir, tolerances_path=options.tolerances, deviations=deviations,
-                   strict=options.strict, cases_arg=bool(options.case_paths))
+                   strict=options.strict, cases_arg=bool(options.case_paths), parity=options.parity,
+                   oracle_timeout=options.oracle_timeout)
 
     def open(self, workers=None):
         """Load the backend here, or start the workers (``workers`` caps how many); raises BackendLoadError."""
@@ -54,12 +60,14 @@ class Runner:
                 self._cache = OracleCache(self.cache_dir)
                 self._backend = _load_here(self.spec, self.device)
                 self.description = self._backend.describe()
-            return self
-        if self._pool is None:
-            self._pool = WorkerPool(self.spec, self.device, self.cache_dir, self.tolerances_path, self.context,
-                                    self.jobs, self.timeout)
-        self._pool.open(workers)
-        self.description = self._pool.backend_description
+        else:
+            if self._pool is None:
+                self._pool = WorkerPool(self.spec, self.device, self.cache_dir, self.tolerances_path, self.context,
+                                        self.jobs, self.timeout, oracle_timeout=self.oracle_timeout)
+            self._pool.open(workers)
+            self.description = self._pool.backend_description
+        if self.deviations is None:  # looked up by the backend's own name, once it is known
+            self.deviations = DeviationSet.from_paths(default_deviation_paths(self.name))
         return self
 
     def run(self, case, dtypes):
@@ -71,7 +79,7 @@ class Runner:
         tasks = [(case, list(dtypes)) for case, dtypes in tasks if dtypes]
         self.open(len(tasks))
         for case, dtype, records, timings in self._results(tasks):
-            self.deviations.apply(records, self.strict, self.version)
+            self.deviations.apply(records, self.strict, self.versions)
             for key in TIMING_KEYS:
                 self.timings[key] += timings.get(key, 0.0)
             yield PairResult(case, dtype, records, timings)
@@ -86,9 +94,22 @@ class Runner:
                 yield case, dtype, records, timings
 
     @property
+    def name(self):
+        return (self.description or {}).get("name") or self.spec
+
+    @property
     def version(self):
         """The backend's reported version: it scopes expected deviations with ``versions:``."""
         return (self.description or {}).get("version")
+
+    @property
+    def versions(self):
+        """{"backend": its version, "<framework>": the version of the framework it runs on}, for ``versions:``."""
+        description = self.description or {}
+        versions = {"backend": description.get("version")}
+        if description.get("framework"):
+            versions[description["framework"]] = description.get("framework_version", description.get("version"))
+        return versions
 
     @property
     def cache_stats(self):

@@ -19,6 +19,7 @@ from typing import NamedTuple
 __all__ = ["OPT_IN_TAGS", "SelectionError", "compile_expression", "select_cases"]
 
 _TOKEN = re.compile(r"[()]|[^\s()]+")
+MAX_NESTING = 50
 
 
 class SelectionError(ValueError):
@@ -37,12 +38,14 @@ class _Parser:
         self.expression = expression
         self.tokens = [_Token(m.group(), m.start() + 1) for m in _TOKEN.finditer(expression)]
         self.position = 0
+        self.depth = 0  # parentheses and 'not's open: bounded, so that no expression exhausts the stack
 
     def _peek(self):
         return self.tokens[self.position] if self.position < len(self.tokens) else None
 
     def _error(self, problem, column, detail):
-        return SelectionError(f"{problem} at column {column} in -k expression {self.expression!r}: {detail}")
+        shown = self.expression if len(self.expression) <= 120 else f"{self.expression[:120]}..."
+        return SelectionError(f"{problem} at column {column} in -k expression {shown!r}: {detail}")
 
     def _unexpected(self, token, expected):
         if token is None:
@@ -77,6 +80,19 @@ class _Parser:
         if token is None or token.text in (")", "and", "or"):
             raise self._unexpected(token, "a name, 'not' or '('")
         self.position += 1
+        if token.text in ("not", "("):
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise self._error("nested too deeply", token.column,
+                                  f"at most {MAX_NESTING} parentheses and 'not's may be open at once")
+            try:
+                return self._parse_nested(token)
+            finally:
+                self.depth -= 1
+        needle = token.text.lower()
+        return lambda haystack: any(needle in text for text in haystack)
+
+    def _parse_nested(self, token):
         if token.text == "not":
             operand = self._parse_not()
             return lambda haystack: not operand(haystack)
@@ -90,8 +106,6 @@ class _Parser:
                 raise self._unexpected(closing, "'and', 'or' or ')'")
             self.position += 1
             return inner
-        needle = token.text.lower()
-        return lambda haystack: any(needle in text for text in haystack)
 
 
 def compile_expression(expression: str) -> Callable[[Iterable[str]], bool]:

@@ -5,12 +5,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .casefile import load_cases
-from .deviations import DeviationSet, default_deviation_paths
+from .deviations import DeviationSet
 from .dtypes import DTYPES
 from .reference import default_cache_dir
 from .results import environment, summarize
 from .runner import Runner
 from .select import select_cases
+from .shard import shard_selection
 from .tolerances import Tolerances
 
 
@@ -27,9 +28,12 @@ class RunOptions:
     include_tags: tuple = ()
     jobs: int = 1  # 0: in-process, no isolation and no timeout
     timeout: float = 60.0
+    oracle_timeout: float = 600.0  # seconds a worker may spend outside backend calls (the oracle) on one dtype
     cache_dir: Path | None = field(default_factory=default_cache_dir)
     tolerances: Path | None = None
     strict: bool = True
+    parity: str | None = None  # "torch": torch's behaviour passes on torch's declared deviations (parity.py)
+    shard: tuple | None = None  # (K, N): run the K-th of N parts of the selection (shard.py)
 
 
 class Session:
@@ -40,10 +44,26 @@ class Session:
         self.options = options
         self.cases = load_cases(options.case_paths or None)
         self.selected = select_cases(self.cases, options)
-        paths = default_deviation_paths(options.backend) if options.xfail_paths is None else options.xfail_paths
-        self.deviations = DeviationSet.from_paths(paths)
+        self.shard = None  # {"index", "count", "total", "positions"} of a sharded run, for the results file
+        if options.shard:
+            total = sum(len(dtypes) for _, dtypes in self.selected)
+            self.selected, positions = shard_selection(self.selected, *options.shard)
+            self.shard = {"index": options.shard[0], "count": options.shard[1], "total": total,
+                          "positions": positions}
+        given = None if options.xfail_paths is None else DeviationSet.from_paths(options.xfail_paths)
         Tolerances.load(options.tolerances)  # a broken budget file is a configuration error: say so now
-        self.runner = Runner.from_options(options, self.deviations)
+        self.runner = Runner.from_options(options, given)  # given None: the backend's own, once it is loaded
+
+    def open(self):
+        """Load the backend (or start the workers): BackendLoadError now, not in the middle of the run."""
+        self.runner.open(sum(len(dtypes) for _, dtypes in self.selected) or 1)
+        return self
+
+    @property
+    def deviations(self):
+        if self.runner.deviations is None:
+            self.open()
+        return self.runner.deviations
 
     def warnings(self):
         """Expected-deviation entries that match no loaded case (stale or misspelt), one line each; with --cases,

@@ -1,11 +1,16 @@
 """An arbitrary-precision reference for PyTorch's loss functions, encoding their documented formulas.
 
-Every input value is converted exactly to an mpmath mpf; results are numpy object arrays of mpf with the shape
-torch returns (shape () for a reduced loss). No framework is imported here: the oracle judges frameworks.
+Every input value is taken exactly; results are numpy object arrays of mpmath mpf with the shape torch returns
+(shape () for a reduced loss). The formulas are written once and compute with an engine's numbers: mpmath (the
+reference) or Arb balls through python-flint (fast, and each result proves its own accuracy); see
+docs/oracle-engines.md. No framework is imported here: the oracle judges frameworks.
 Ambiguities of the documentation are decided once, in docs/spec-notes.md.
 """
+from ._engine import (ENGINE_ENVIRONMENT_VARIABLE, ENGINES, EngineUnavailableError, engine_label, engine_name,
+                      engine_usage, engine_version, is_available, using_engine)
+from ._float64 import Float64Evaluation
 from ._mp import DEFAULT_PREC, Evaluation, Gradients
-from .certify import certify
+from .certify import certify, certify_float64
 from .cross_entropy import cross_entropy, cross_entropy_vjp
 from .errors import (ArgumentTypeError, CertificationError, DimensionError, IgnoreIndexWithProbabilitiesError,
                      InputDtypeError, LabelSmoothingRangeError, OracleError, ShapeMismatchError, TargetDtypeError,
@@ -14,12 +19,14 @@ from .kl_div import kl_div, kl_div_vjp
 from .nll_loss import nll_loss, nll_loss_vjp
 from .softmax import implicit_dim, log_softmax, log_softmax_vjp, softmax, softmax_vjp
 
-__version__ = "0.1.1"  # bump when any result can change: it keys cached oracle results
+__version__ = "0.2.0"  # bump when any result can change: it keys cached oracle results (with the engine)
 
 __all__ = [
     "softmax", "log_softmax", "nll_loss", "cross_entropy", "kl_div",
     "softmax_vjp", "log_softmax_vjp", "nll_loss_vjp", "cross_entropy_vjp", "kl_div_vjp",
-    "certify", "implicit_dim", "Evaluation", "Gradients", "DEFAULT_PREC",
+    "certify", "certify_float64", "implicit_dim", "Evaluation", "Gradients", "Float64Evaluation", "DEFAULT_PREC",
+    "ENGINES", "ENGINE_ENVIRONMENT_VARIABLE", "engine_name", "engine_label", "engine_version", "engine_usage",
+    "is_available", "using_engine", "EngineUnavailableError",
     "OracleError", "TargetOutOfRangeError", "ShapeMismatchError", "WeightSizeError", "LabelSmoothingRangeError",
     "IgnoreIndexWithProbabilitiesError", "UnknownReductionError", "TargetDtypeError", "InputDtypeError",
     "DimensionError", "ArgumentTypeError", "CertificationError",

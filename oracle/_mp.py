@@ -1,10 +1,10 @@
-"""Precision scoping, exact conversion to mpf, and the extended-real rules shared by every formula.
+"""Precision, the public result types, exact conversion to mpf, and the public (mpf) form of a result.
 
-Every input value is converted to mpf *exactly*: float16/float32/float64 (and bfloat16 held in float32) are
-dyadic rationals with at most 64 significant bits, which an mpf holds without rounding at any precision the
-oracle accepts (>= 64 bits). Arithmetic on them then happens at the working precision ``prec``.
+Every input value is converted *exactly*: float16/float32/float64 (and bfloat16 held in float32) are dyadic
+rationals with at most 64 significant bits, which an mpf (or an Arb ball) holds without rounding at any precision
+the oracle accepts (>= 64 bits). Arithmetic on them then happens in the active engine at the working precision
+``prec`` (oracle/_engine.py).
 """
-from contextlib import contextmanager
 from typing import NamedTuple
 
 import mpmath
@@ -46,13 +46,6 @@ def resolve_prec(prec):
     if isinstance(prec, bool) or not isinstance(prec, int) or prec < MIN_PREC:
         raise ValueError(f"prec must be an int of at least {MIN_PREC} bits, got {prec!r}")
     return prec
-
-
-@contextmanager
-def working_precision(prec):
-    """Scope mpmath's precision to one oracle call (restored afterwards, even on error)."""
-    with mp.workprec(resolve_prec(prec)):
-        yield
 
 
 def _scalar_to_mpf(value):
@@ -115,29 +108,6 @@ def to_mpf_array(values, name="input"):
     with mp.workprec(max(mp.prec, MIN_PREC)), np.errstate(invalid="ignore"):  # NaN inputs are values here
         converted = _to_mpf_elementwise(array) if array.size else np.empty(array.shape, dtype=object)
     return np.asarray(converted, dtype=object).reshape(array.shape)
-
-
-def divide(numerator, denominator):
-    """numerator / denominator with IEEE semantics for a zero denominator (mpmath raises instead)."""
-    if denominator != 0 or mpmath.isnan(denominator):
-        return numerator / denominator
-    if numerator == 0 or mpmath.isnan(numerator):
-        return NAN
-    return INF if numerator > 0 else -INF
-
-
-def weighted(coefficient, factor):
-    """coefficient * factor, where an exactly-zero coefficient contributes 0 even if factor is +/-inf.
-
-    This is the 0 * log 0 = 0 convention (docs/spec-notes.md, "Zero coefficients"); NaN still propagates.
-    """
-    if coefficient == 0 and not mpmath.isnan(factor):
-        return ZERO
-    return coefficient * factor
-
-
-def fsum(terms):
-    return mp.fsum(terms)
 
 
 def object_array(values, shape):

@@ -1,7 +1,7 @@
 """The reduction argument, its deprecated size_average/reduce spelling, and the reductions themselves."""
 import numpy as np
 
-from ._mp import ZERO, divide, fsum, object_array
+from ._mp import object_array
 from .errors import UnknownReductionError
 
 LOSS_REDUCTIONS = ("none", "mean", "sum")
@@ -28,27 +28,27 @@ def resolve_reduction(reduction, size_average, reduce, allowed):
     return reduction
 
 
-def reduce_losses(losses, scales, reduction, denominator=None):
+def reduce_losses(engine, losses, scales, reduction, denominator=None):
     """Apply 'none', 'sum' or a mean with the given denominator; return (values, scales) as object arrays."""
     if reduction == "none":
         return losses, scales
-    total = fsum(losses.flat) if losses.size else ZERO
-    total_scale = fsum(scales.flat) if scales.size else ZERO
+    total, total_scale = engine.fsum(list(losses.flat)), engine.fsum(list(scales.flat))
     if reduction != "sum":
-        total = divide(total, denominator)
-        total_scale = divide(total_scale, abs(denominator))
+        total = engine.divide(total, denominator)
+        total_scale = engine.divide(total_scale, abs(denominator))
     return object_array([total], ()), object_array([total_scale], ())
 
 
-def reduction_factor(grad_output, reduction, out_shape, denominator=None):
-    """The upstream gradient per unreduced loss element: grad_output itself, broadcast, or divided by the mean."""
+def reduction_factor(engine, grad_output, reduction, out_shape, denominator=None):
+    """The upstream gradient per unreduced loss element (numbers in C order): grad_output itself, broadcast, or
+    divided by the mean's denominator. grad_output is an exact array (oracle/_exact.py)."""
     if reduction == "none":
         if grad_output.shape != tuple(out_shape):
             raise ValueError(f"grad_output has shape {grad_output.shape}, expected {tuple(out_shape)}")
-        return grad_output
+        return engine.numbers(grad_output)
     if grad_output.shape not in ((), (1,)):
         raise ValueError(f"grad_output must be a scalar for reduction={reduction!r}, got shape {grad_output.shape}")
-    scalar = grad_output.reshape(())[()]
+    scalar = engine.numbers(grad_output)[0]
     if reduction != "sum":
-        scalar = divide(scalar, denominator)
-    return object_array([scalar] * int(np.prod(out_shape, dtype=np.int64)), out_shape)
+        scalar = engine.divide(scalar, denominator)
+    return [scalar] * int(np.prod(out_shape, dtype=np.int64))

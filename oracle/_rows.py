@@ -1,9 +1,6 @@
 """Views of a tensor as rows along one dimension, and the per-row log-softmax every loss here builds on."""
-import mpmath
 import numpy as np
-from mpmath import mp
 
-from ._mp import NAN, fsum
 from .errors import DimensionError, ShapeMismatchError
 
 
@@ -55,46 +52,92 @@ def rows_to_class_layout(rows, input_shape):
 
 
 class RowSoftmax:
-    """log-softmax and softmax of one row, computed once and shared by the forward and the gradient.
+    """log-softmax and softmax of one row, computed on first use and shared by the forward and the gradient.
 
     log_softmax(x)_c = (x_c - m) - log(sum_j exp(x_j - m)) with m = max_j x_j: the shift keeps exact zeros exact
     (a one-element row gives 0, not rounding noise). A row with a NaN, a +inf, or only -inf entries has no
-    defined softmax (inf/inf or 0/0) and gives NaN throughout (docs/spec-notes.md, "softmax rows").
+    defined softmax (inf/inf or 0/0) and gives NaN throughout (docs/spec-notes.md, "softmax rows"). A -inf entry
+    of a defined row has probability exactly 0, with scale 0 (a term that is exactly 0), and log-probability -inf
+    with scale +inf; only the entries a result reads are formed, so an arb row with a masked (-inf) vocabulary
+    stays on the arb engine unless a -inf log-probability enters arithmetic (oracle/_engine_arb.py, Special).
     """
 
-    __slots__ = ("row", "log_probs", "log_sum_exp", "_exps", "_total", "_probs")
+    __slots__ = ("engine", "is_nan", "size", "log_sum_exp", "_values", "_shifted", "_exps", "_total",
+                 "_log_total", "_offset", "_probs", "_masked")
 
-    def __init__(self, row):
-        self.row, self._probs = row, None
-        if len(row) == 0 or any(mpmath.isnan(x) for x in row) or max(row) in (mpmath.inf, -mpmath.inf):
-            self.log_probs = [NAN] * len(row)
-            self._probs = [NAN] * len(row)
-            self.log_sum_exp = NAN
+    def __init__(self, engine, row, states, index):
+        self.engine, self.size, self._probs, self._masked = engine, len(row), None, False
+        self.is_nan = bool(states.undefined[index])
+        if self.is_nan:
             return
-        row_max = max(row)
-        shifted = [x - row_max for x in row]
-        self._exps = [mp.exp(z) for z in shifted]
-        self._total = fsum(self._exps)
-        log_total = mp.log(self._total)
-        self.log_sum_exp = row_max + log_total
-        self.log_probs = [z - log_total for z in shifted]
+        masked = states.neg_inf[index] if states.has_neg_inf[index] else None
+        kept = row if masked is None else row[~masked]
+        values, shifted, row_max = engine.differences(kept, states.maxima[index])
+        exps = list(map(engine.exp, shifted))
+        self._total = engine.fsum(exps)
+        self._log_total = engine.log(self._total)
+        self.log_sum_exp = row_max + self._log_total
+        self._offset = abs(self.log_sum_exp) + 1  # |logsumexp(x)| + 1 of every log-probability's scale
+        if masked is not None:  # full-length lists, None where the logit is -inf
+            self._masked = True
+            values, shifted, exps = (_spread(part, masked) for part in (values, shifted, exps))
+        self._values, self._shifted, self._exps = values, shifted, exps
 
-    @property
-    def is_nan(self):
-        return mpmath.isnan(self.log_sum_exp)
+    def _nans(self):
+        return [self.engine.nan] * self.size
 
-    @property
     def probs(self):
-        """softmax(x), computed on first use (a loss's forward does not need it)."""
+        """softmax(x)."""
+        if self.is_nan:
+            return self._nans()
         if self._probs is None:
-            self._probs = [e / self._total for e in self._exps]
+            total, zero = self._total, self.engine.zero
+            if self._masked:
+                self._probs = [zero if e is None else e / total for e in self._exps]
+            else:
+                self._probs = [e / total for e in self._exps]
         return self._probs
 
-    def log_prob_scales(self):
+    def log_probs(self):
+        if self.is_nan:
+            return self._nans()
+        log_total = self._log_total
+        if not self._masked:
+            return [z - log_total for z in self._shifted]
+        neg_inf = self.engine.neg_inf
+        return [neg_inf if z is None else z - log_total for z in self._shifted]
+
+    def log_prob(self, c):
+        z = self._shifted[c]
+        return self.engine.neg_inf if z is None else z - self._log_total
+
+    def log_prob_scale(self, c):
         """|x_c| + |logsumexp(x)| + 1: the terms of x_c - logsumexp(x), and the rounding of the sum of exps
         (>= 1 after the shift), whose logarithm carries an absolute error of one roundoff (spec-notes, "Scale")."""
-        return [abs(x) + abs(self.log_sum_exp) + 1 for x in self.row]
+        x = self._values[c]
+        return self.engine.inf if x is None else abs(x) + self._offset
+
+    def log_prob_scales(self):
+        if self.is_nan:
+            return self._nans()
+        if self._masked:
+            return [self.log_prob_scale(c) for c in range(self.size)]
+        offset = self._offset
+        return [abs(x) + offset for x in self._values]
 
     def prob_scales(self):
         """p_c * (|x_c| + |logsumexp(x)| + 1): exp() turns the exponent's absolute error into a relative one."""
-        return [p * s for p, s in zip(self.probs, self.log_prob_scales())]
+        if self.is_nan:
+            return self._nans()
+        offset, zero = self._offset, self.engine.zero
+        if not self._masked:
+            return [p * (abs(x) + offset) for p, x in zip(self.probs(), self._values)]
+        return [zero if x is None else p * (abs(x) + offset) for p, x in zip(self.probs(), self._values)]
+
+
+def _spread(kept_values, masked):
+    """A full-length list: the kept values in order, None at the masked positions."""
+    full = [None] * len(masked)
+    for position, value in zip(np.flatnonzero(~masked).tolist(), kept_values):
+        full[position] = value
+    return full

@@ -1,8 +1,8 @@
 """Validation and exact conversion of class-index targets, class weights and label smoothing."""
-import mpmath
 import numpy as np
 
-from ._mp import as_numpy, is_integer_array, to_mpf_array
+from ._exact import exact_array, is_zero
+from ._mp import as_numpy, is_integer_array
 from .errors import (ArgumentTypeError, LabelSmoothingRangeError, ShapeMismatchError, TargetDtypeError,
                      TargetOutOfRangeError, WeightSizeError)
 
@@ -47,20 +47,20 @@ def index_targets(target, out_shape, n_classes, ignore_index):
     return indices
 
 
-def class_weights(weight, n_classes):
-    """The class weights as a list of mpf (all ones when weight is None)."""
+def class_weights(engine, weight, n_classes):
+    """(weights as numbers, which weights are exactly 0) for the C classes (all ones when weight is None)."""
     if weight is None:
-        return [mpmath.mpf(1)] * n_classes
-    weights = to_mpf_array(weight, "weight")
+        return [engine.one] * n_classes, np.zeros(n_classes, dtype=bool)
+    weights = exact_array(weight, "weight")
     if weights.shape != (n_classes,):
         raise WeightSizeError(f"weight must have shape ({n_classes},) for C = {n_classes} classes, got {weights.shape}")
-    return list(weights)
+    return engine.numbers(weights), is_zero(weights)
 
 
 def smoothing_factor(label_smoothing):
-    """label_smoothing as an exact mpf, after checking the documented range [0.0, 1.0]."""
+    """label_smoothing as an exact float, after checking the documented range [0.0, 1.0]."""
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.integer, np.floating)):
         raise LabelSmoothingRangeError(f"label_smoothing must be a float in [0.0, 1.0], got {label_smoothing!r}")
     if not 0.0 <= float(label_smoothing) <= 1.0:
         raise LabelSmoothingRangeError(f"label_smoothing must be in [0.0, 1.0], got {label_smoothing!r}")
-    return mpmath.mpf(float(label_smoothing))
+    return float(label_smoothing)

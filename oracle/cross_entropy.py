@@ -5,10 +5,12 @@ Both target kinds reduce to one per-row form, l_n = -sum_c a_{n,c} log_softmax(x
   probability targets:  a_c = w_c ((1 - e) y_{n,c} + e / C)
 where e is label_smoothing. Its gradient is d l_n / d x_{n,c} = p_{n,c} sum_k a_{n,k} - a_{n,c} (p = softmax).
 """
-import mpmath
 import numpy as np
 
-from ._mp import NAN, ZERO, Gradients, as_numpy, fsum, to_mpf_array, weighted, working_precision, wrap
+from ._dispatch import oracle_function
+from ._engine import current_engine
+from ._exact import RowStates, exact_array
+from ._mp import Evaluation, Gradients, as_numpy
 from ._reduction import LOSS_REDUCTIONS, resolve_reduction
 from ._rows import RowSoftmax, class_rows
 from ._targets import check_ignore_index, class_weights, is_probability_target, smoothing_factor
@@ -19,55 +21,99 @@ from .nll_loss import IndexProblem, LossRows
 class ProbabilityProblem(LossRows):
     """Rows of logits with a class-probability target of the same shape; the 'mean' divisor is N * d1 * ... * dK."""
 
-    def __init__(self, input, target, weight, ignore_index):
+    def __init__(self, engine, input, target, weight, ignore_index):
         check_ignore_index(ignore_index)
         if ignore_index >= 0:
             raise IgnoreIndexWithProbabilitiesError(
                 f"ignore_index={ignore_index} names a class, but class-probability targets have no ignored class")
-        self.values = to_mpf_array(input)
+        self.engine = engine
+        self.values = exact_array(input)
         self.rows, self.out_shape = class_rows(self.values)
         self.n_classes = self.rows.shape[1]
-        self.weights = class_weights(weight, self.n_classes)
-        self.target_rows, _ = class_rows(to_mpf_array(target, "target"), "target")
-        self.denominator = mpmath.mpf(self.rows.shape[0])
+        self.weights, self.zero_weights = class_weights(engine, weight, self.n_classes)
+        self.weighted = weight is not None
+        self.target_rows, _ = class_rows(exact_array(target, "target"), "target")
+        self.denominator = engine.number(self.rows.shape[0])
 
 
-def _problem(input, target, weight, ignore_index):
+class RowCoefficients:
+    """The a_{n,c} of one row: at ``classes`` (None: every class, in order) the numbers ``values``; 0 elsewhere."""
+
+    __slots__ = ("classes", "values")
+
+    def __init__(self, classes, values):
+        self.classes, self.values = classes, values
+
+    def active(self, engine):
+        """(classes, values) of the coefficients that are not exactly 0: only those terms are formed."""
+        classes = range(len(self.values)) if self.classes is None else self.classes
+        pairs = [(c, a) for c, a in zip(classes, self.values) if not engine.is_exact_zero(a)]
+        return [c for c, _ in pairs], [a for _, a in pairs]
+
+
+def _problem(engine, input, target, weight, ignore_index):
     target_array, input_shape = as_numpy(target), np.shape(input)
     if not is_probability_target(target_array, input_shape):
-        return IndexProblem(input, target, weight, ignore_index)
+        return IndexProblem(engine, input, target, weight, ignore_index)
     if target_array.dtype == object and any(isinstance(v, (bool, np.bool_)) for v in target_array.flat):
         raise TargetDtypeError("class-probability target must be floating point, got booleans")
     if target_array.dtype != object and target_array.dtype.kind not in "fV":
         raise TargetDtypeError(f"class-probability target (the input's shape) must be floating, got {target_array.dtype}")
-    return ProbabilityProblem(input, target, weight, ignore_index)
+    return ProbabilityProblem(engine, input, target, weight, ignore_index)
 
 
-def _coefficients(problem, n, smoothing):
-    """a_{n,c} for row n (None for an ignored row) and the factor (1 - e) w_c of d l_n / d y_{n,c}."""
-    weights, n_classes = problem.weights, problem.n_classes
-    uniform = smoothing / n_classes
-    if isinstance(problem, IndexProblem):
-        y = problem.targets[n]
-        if y is None:
-            return None
-        coefficients = [uniform * w for w in weights] if smoothing else [ZERO] * n_classes
-        coefficients[y] += (1 - smoothing) * weights[y]
-        return coefficients
-    probabilities = problem.target_rows[n]
-    if smoothing:
-        probabilities = [(1 - smoothing) * y + uniform for y in probabilities]
-    return [w * q for w, q in zip(weights, probabilities)]
+class Setup:
+    """What every row of one call shares: the problem, the reduction, e, and e/C times each class weight."""
+
+    def __init__(self, input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing):
+        self.engine = engine = current_engine()
+        self.reduction = resolve_reduction(reduction, size_average, reduce, LOSS_REDUCTIONS)
+        self.smoothing_value = smoothing_factor(label_smoothing)  # an exact float: decisions use it
+        self.problem = problem = _problem(engine, input, target, weight, ignore_index)
+        self.smoothing = engine.number(self.smoothing_value)
+        self.uniform = self.smoothing / problem.n_classes
+        self.uniform_terms = [self.uniform * w for w in problem.weights] if self.smoothing_value else None
+        self.states = RowStates(problem.rows)
+
+    def coefficients(self, n):
+        """RowCoefficients of row n, or None for an ignored row."""
+        problem, smoothing = self.problem, self.smoothing
+        if isinstance(problem, IndexProblem):
+            y = problem.targets[n]
+            if y is None:
+                return None
+            target_term = (1 - smoothing) * problem.weights[y]
+            if self.uniform_terms is None:
+                return RowCoefficients([y], [target_term])
+            values = list(self.uniform_terms)
+            values[y] = values[y] + target_term
+            return RowCoefficients(None, values)
+        probabilities = self.engine.numbers(problem.target_rows[n])
+        if self.smoothing_value:
+            probabilities = [(1 - smoothing) * y + self.uniform for y in probabilities]
+        if problem.weighted:
+            probabilities = [w * q for w, q in zip(problem.weights, probabilities)]
+        return RowCoefficients(None, probabilities)
+
+    def softmax(self, n):
+        return RowSoftmax(self.engine, self.problem.rows[n], self.states, n)
 
 
-def _setup(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing):
-    reduction = resolve_reduction(reduction, size_average, reduce, LOSS_REDUCTIONS)
-    smoothing = smoothing_factor(label_smoothing)
-    return reduction, smoothing, _problem(input, target, weight, ignore_index)
+def _row_loss(engine, softmax, coefficients):
+    """(l_n, its scale) for a row whose softmax is defined. Zero coefficients contribute exactly 0 (spec-notes,
+    "Zero coefficients"), so only the active terms are formed."""
+    classes, values = coefficients.active(engine)
+    if coefficients.classes is None and len(classes) == softmax.size:
+        log_probs, log_prob_scales = softmax.log_probs(), softmax.log_prob_scales()
+    else:
+        log_probs = [softmax.log_prob(c) for c in classes]
+        log_prob_scales = [softmax.log_prob_scale(c) for c in classes]
+    return -engine.fdot(values, log_probs), engine.fdot([abs(a) for a in values], log_prob_scales)
 
 
+@oracle_function
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
-                  label_smoothing=0.0, *, prec=None, return_scale=False):
+                  label_smoothing=0.0):
     """Cross entropy between logits and targets, as documented for torch.nn.CrossEntropyLoss.
 
     Class indices:  l_n = -w_{y_n} log(exp(x_{n,y_n}) / sum_c exp(x_{n,c})) * 1{y_n != ignore_index},
@@ -77,62 +123,80 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     y -> (1 - e) y + e / C (for indices, y = one-hot of y_n; the index 'mean' divisor is kept).
     Input (C), (N, C) or (N, C, d1, ..., dK); target of the input's shape is read as probabilities.
     """
-    with working_precision(prec):
-        reduction, smoothing, problem = _setup(input, target, weight, size_average, ignore_index, reduce,
-                                               reduction, label_smoothing)
-        losses, scales = [], []
-        for n, row in enumerate(problem.rows):
-            coefficients = _coefficients(problem, n, smoothing)
-            if coefficients is None:
-                losses.append(ZERO)
-                scales.append(ZERO)
-                continue
-            softmax = RowSoftmax(list(row))
+    setup = Setup(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
+    engine = setup.engine
+    losses, scales = [], []
+    for n in range(setup.problem.rows.shape[0]):
+        coefficients = setup.coefficients(n)
+        if coefficients is None:
+            loss = scale = engine.zero
+        else:
+            softmax = setup.softmax(n)
             if softmax.is_nan:  # NaN reaches every term, zero coefficients included
-                losses.append(NAN)
-                scales.append(NAN)
-                continue
-            # Zero coefficients contribute exactly 0 (spec-notes, "Zero coefficients"): skip them.
-            active = [c for c, a in enumerate(coefficients) if a != 0]
-            log_probs, log_prob_scales = softmax.log_probs, softmax.log_prob_scales()
-            losses.append(-fsum(coefficients[c] * log_probs[c] for c in active))
-            scales.append(fsum(abs(coefficients[c]) * log_prob_scales[c] for c in active))
-        value, scale = problem.finish(losses, scales, reduction)
-    return wrap(value, scale, return_scale)
+                loss = scale = engine.nan
+            else:
+                loss, scale = _row_loss(engine, softmax, coefficients)
+        losses.append(loss)
+        scales.append(scale)
+    return setup.problem.finish(losses, scales, setup.reduction)
 
 
+def _input_gradient_row(engine, softmax, coefficients, g):
+    """g (p_c A - a_c) and its scale |g| (s_c sum_k |a_k| + |a_c|), s_c the scale of p_c, A = sum_k a_k."""
+    probs, prob_scales = softmax.probs(), softmax.prob_scales()
+    abs_values = [abs(a) for a in coefficients.values]
+    total, abs_total, abs_g = engine.fsum(coefficients.values), engine.fsum(abs_values), abs(g)
+    if coefficients.classes is None:
+        values = [g * (p * total - a) for p, a in zip(probs, coefficients.values)]
+        scales = [abs_g * (s * abs_total + b) for s, b in zip(prob_scales, abs_values)]
+        return values, scales
+    g_total, g_abs_total = g * total, abs_g * abs_total  # a_c = 0 off the listed classes
+    values, scales = [g_total * p for p in probs], [g_abs_total * s for s in prob_scales]
+    for c, a, b in zip(coefficients.classes, coefficients.values, abs_values):
+        values[c] = g * (probs[c] * total - a)
+        scales[c] = abs_g * (prob_scales[c] * abs_total + b)
+    return values, scales
+
+
+def _target_gradient_row(engine, softmax, factors, zero_factors, g):
+    """-g (1 - e) w_c log p_c, exactly 0 times g where (1 - e) w_c is exactly 0 (the 0 log 0 = 0 convention);
+    NaN throughout a row without a softmax (NaN is not an extended real: the convention does not apply)."""
+    if softmax.is_nan:
+        return softmax.log_probs(), softmax.log_probs()
+    zero = engine.zero
+    log_probs, log_prob_scales = softmax.log_probs(), softmax.log_prob_scales()
+    values = [-g * (zero if z else f * lp) for f, z, lp in zip(factors, zero_factors, log_probs)]
+    scales = [abs(g * (zero if z else f * s)) for f, z, s in zip(factors, zero_factors, log_prob_scales)]
+    return values, scales
+
+
+@oracle_function
 def cross_entropy_vjp(input, target, grad_output, weight=None, size_average=None, ignore_index=-100, reduce=None,
-                      reduction="mean", label_smoothing=0.0, *, prec=None, return_scale=False):
+                      reduction="mean", label_smoothing=0.0):
     """Gradients of cross_entropy contracted with grad_output g (g_n as in nll_loss_vjp):
 
     d/dx_{n,c} = g_n (p_{n,c} sum_k a_{n,k} - a_{n,c}), zero on ignored rows;
     d/dy_{n,c} = -g_n (1 - e) w_c log_softmax(x_n)_c for probability targets (index targets: target=None).
     """
-    with working_precision(prec):
-        reduction, smoothing, problem = _setup(input, target, weight, size_average, ignore_index, reduce,
-                                               reduction, label_smoothing)
-        upstream = problem.upstream(grad_output, reduction)
-        wants_target = isinstance(problem, ProbabilityProblem)
-        target_factors = [(1 - smoothing) * w for w in problem.weights]  # d a_{n,c} / d y_{n,c}
-        rows = {"input": ([], []), "target": ([], [])}
-        for n, row in enumerate(problem.rows):
-            coefficients = _coefficients(problem, n, smoothing)
-            if coefficients is None:
-                _append(rows["input"], [ZERO] * problem.n_classes, [ZERO] * problem.n_classes)
-                continue
-            softmax, g = RowSoftmax(list(row)), upstream[n]
-            total, total_scale = fsum(coefficients), fsum(abs(a) for a in coefficients)
-            _append(rows["input"], [g * (p * total - a) for p, a in zip(softmax.probs, coefficients)],
-                    [abs(g) * (s * total_scale + abs(a)) for s, a in zip(softmax.prob_scales(), coefficients)])
-            if wants_target:
-                _append(rows["target"], [-g * weighted(f, lp) for f, lp in zip(target_factors, softmax.log_probs)],
-                        [abs(g * weighted(f, s)) for f, s in zip(target_factors, softmax.log_prob_scales())])
-        grad_input = wrap(problem.gradient_array(rows["input"][0]), problem.gradient_array(rows["input"][1]),
-                          return_scale)
-        grad_target = None
+    setup = Setup(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
+    engine, problem = setup.engine, setup.problem
+    upstream = problem.upstream(grad_output, setup.reduction)
+    wants_target = isinstance(problem, ProbabilityProblem)
+    factors = [(1 - setup.smoothing) * w for w in problem.weights]  # d a_{n,c} / d y_{n,c}
+    zero_factors = problem.zero_weights | (setup.smoothing_value == 1.0)  # exact: (1 - e) w_c == 0
+    parts = {"input": ([], []), "target": ([], [])}
+    for n in range(problem.rows.shape[0]):
+        coefficients = setup.coefficients(n)
+        if coefficients is None:
+            zeros = [engine.zero] * problem.n_classes
+            _append(parts["input"], zeros, zeros)
+            continue
+        softmax, g = setup.softmax(n), upstream[n]
+        _append(parts["input"], *_input_gradient_row(engine, softmax, coefficients, g))
         if wants_target:
-            grad_target = wrap(problem.gradient_array(rows["target"][0]), problem.gradient_array(rows["target"][1]),
-                               return_scale)
+            _append(parts["target"], *_target_gradient_row(engine, softmax, factors, zero_factors, g))
+    grad_input = Evaluation(*(problem.gradient_array(rows) for rows in parts["input"]))
+    grad_target = Evaluation(*(problem.gradient_array(rows) for rows in parts["target"])) if wants_target else None
     return Gradients(grad_input, grad_target)
 
 

@@ -1,33 +1,82 @@
 """The Kullback-Leibler divergence loss, pointwise and reduced, with its vector-Jacobian product."""
-import mpmath
 import numpy as np
-from mpmath import mp
 
-from ._mp import NAN, ONE, ZERO, Gradients, object_array, to_mpf_array, working_precision, wrap
+from ._dispatch import oracle_function
+from ._engine import current_engine
+from ._exact import exact_array, is_negative, is_zero, isnan, isneginf
+from ._mp import Evaluation, Gradients
 from ._reduction import KL_REDUCTIONS, reduce_losses, reduction_factor, resolve_reduction
 from .errors import ShapeMismatchError
 
+FORWARD = ("loss", "loss_scale")
+BACKWARD = ("d_input", "d_target", "d_target_scale")  # the scale of d/dx is |d/dx|, a single term
 
-def _pointwise(x, y, log_target):
-    """(loss, its scale, d/dx, d/dy, the scale of d/dy) of one element, with the conventions of
-    docs/spec-notes.md ("kl_div"); the scale of d/dx is |d/dx|, a single term."""
-    if mpmath.isnan(x) or mpmath.isnan(y):
-        return NAN, NAN, NAN, NAN, NAN
+
+def _regular_parts(engine, x, y, log_target, wanted):
+    """The wanted parts for elements with finite-or-not x and a target that has a logarithm (y > 0, or any
+    finite log-target). Names: loss, loss_scale, d_input, d_target, d_target_scale (docs/spec-notes.md, "kl_div")."""
+    xs, ys = engine.numbers(x), engine.numbers(y)
+    parts = {}
     if log_target:
-        if y == -mpmath.inf:  # p = exp(-inf) = 0: the 0 log 0 = 0 convention; d/dy is the limit e^y (y - x + 1) -> 0
-            return ZERO, ZERO, ZERO, ZERO, ZERO
-        p = mp.exp(y)
-        return p * (y - x), p * (abs(y) + abs(x)), -p, p * (y - x + 1), p * (abs(y) + abs(x) + 1)
-    if y == 0:  # 0 * log(0 / q) = 0 for every q; d/dy does not exist at the boundary of the domain
-        return ZERO, ZERO, ZERO, NAN, NAN
-    if y < 0:  # log of a negative target is undefined over the reals
-        return NAN, NAN, NAN, NAN, NAN
-    log_y = mp.log(y)
-    return y * (log_y - x), y * (abs(log_y) + abs(x)), -y, log_y - x + 1, abs(log_y) + abs(x) + 1
+        p = list(map(engine.exp, ys))
+        formulas = {
+            "loss": lambda: [q * (b - a) for q, a, b in zip(p, xs, ys)],
+            "loss_scale": lambda: [q * (abs(b) + abs(a)) for q, a, b in zip(p, xs, ys)],
+            "d_input": lambda: [-q for q in p],
+            "d_target": lambda: [q * (b - a + 1) for q, a, b in zip(p, xs, ys)],
+            "d_target_scale": lambda: [q * (abs(b) + abs(a) + 1) for q, a, b in zip(p, xs, ys)]}
+    else:
+        logs = engine.logs_of_positive(ys)  # y > 0: decided on the exact targets
+        formulas = {
+            "loss": lambda: [b * (lb - a) for a, b, lb in zip(xs, ys, logs)],
+            "loss_scale": lambda: [b * (abs(lb) + abs(a)) for a, b, lb in zip(xs, ys, logs)],
+            "d_input": lambda: [-b for b in ys],
+            "d_target": lambda: [lb - a + 1 for a, lb in zip(xs, logs)],
+            "d_target_scale": lambda: [abs(lb) + abs(a) + 1 for a, lb in zip(xs, logs)]}
+    for name in wanted:
+        parts[name] = formulas[name]()
+    return parts
+
+
+def _pointwise(engine, inputs, targets, log_target, wanted):
+    """{part: object array over the (broadcast) shape}, with the conventions of docs/spec-notes.md ("kl_div"):
+    a NaN operand gives NaN everywhere; a log-target of -inf (p = 0) gives 0 everywhere (0 log 0 = 0, d/dy the
+    limit 0); a target of 0 gives loss 0 and d/dx 0 whatever the input, and d/dy NaN (the domain's boundary);
+    a negative target has no real logarithm: NaN everywhere."""
+    x, y = inputs.reshape(-1), targets.reshape(-1)
+    nan = isnan(x) | isnan(y)
+    if log_target:
+        zero_all, nan_all, boundary = ~nan & isneginf(y), nan, np.zeros(x.shape, dtype=bool)
+    else:
+        zero_all, boundary = np.zeros(x.shape, dtype=bool), ~nan & is_zero(y)
+        nan_all = nan | (~nan & is_negative(y))
+    regular = ~(nan_all | zero_all | boundary)
+    index = np.flatnonzero(regular)
+    computed = _regular_parts(engine, x[index], y[index], log_target, wanted)
+    result = {}
+    for name in wanted:
+        column = np.empty(x.shape, dtype=object)
+        column[index] = _object_vector(computed[name])
+        _fill(column, zero_all, engine, "zero")
+        _fill(column, nan_all, engine, "nan")
+        _fill(column, boundary, engine, "nan" if name in ("d_target", "d_target_scale") else "zero")
+        result[name] = column.reshape(inputs.shape)
+    return result
+
+
+def _object_vector(values):
+    vector = np.empty(len(values), dtype=object)
+    vector[:] = values
+    return vector
+
+
+def _fill(column, mask, engine, kind):
+    if mask.any():  # ask the engine for the constant only where it is used: the arb engine has no NaN
+        column[mask] = getattr(engine, kind)
 
 
 def _operands(input, target, allow_broadcast):
-    inputs, targets = to_mpf_array(input), to_mpf_array(target, "target")
+    inputs, targets = exact_array(input), exact_array(target, "target")
     if inputs.shape != targets.shape:
         if not allow_broadcast:
             raise ShapeMismatchError(f"target has shape {targets.shape}; it must have the input's shape {inputs.shape}")
@@ -39,54 +88,51 @@ def _operands(input, target, allow_broadcast):
     return inputs, targets
 
 
-def _denominator(reduction, inputs, input_shape):
+def _denominator(engine, reduction, inputs, input_shape):
     if reduction == "batchmean":  # "loss_pointwise.sum() / input.size(0)"; a 0-dim input is one sample
-        return ONE * (input_shape[0] if len(input_shape) else 1)
-    return ONE * inputs.size
+        return engine.number(input_shape[0] if len(input_shape) else 1)
+    return engine.number(inputs.size)
 
 
-def _evaluate(input, target, size_average, reduce, reduction, log_target, allow_broadcast):
-    reduction = resolve_reduction(reduction, size_average, reduce, KL_REDUCTIONS)
-    inputs, targets = _operands(input, target, allow_broadcast)
-    parts = [_pointwise(x, y, bool(log_target)) for x, y in zip(inputs.flat, targets.flat)]
-    columns = [object_array([part[k] for part in parts], inputs.shape) for k in range(5)]
-    return reduction, inputs, _denominator(reduction, inputs, np.shape(input)), columns
-
-
-def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False,
-           *, allow_broadcast=False, prec=None, return_scale=False):
+@oracle_function
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False, *,
+           allow_broadcast=False):
     """KL divergence loss, as documented for torch.nn.KLDivLoss (input and target log-space as flagged).
 
     l = y (log y - x), or with log_target=True, l = exp(y) (y - x); reduced by
     'mean': sum(L) / numel, 'batchmean': sum(L) / input.size(0), 'sum': sum(L), 'none': L.
     Target of the input's shape; allow_broadcast=True accepts broadcastable shapes as torch does (an extension).
     """
-    with working_precision(prec):
-        reduction, _, denominator, (losses, scales, _, _, _) = _evaluate(
-            input, target, size_average, reduce, reduction, log_target, allow_broadcast)
-        value, scale = reduce_losses(losses, scales, reduction, denominator)
-    return wrap(value, scale, return_scale)
+    engine = current_engine()
+    reduction = resolve_reduction(reduction, size_average, reduce, KL_REDUCTIONS)
+    inputs, targets = _operands(input, target, allow_broadcast)
+    parts = _pointwise(engine, inputs, targets, bool(log_target), FORWARD)
+    denominator = _denominator(engine, reduction, inputs, np.shape(input))
+    return Evaluation(*reduce_losses(engine, parts["loss"], parts["loss_scale"], reduction, denominator))
 
 
-def kl_div_vjp(input, target, grad_output, size_average=None, reduce=None, reduction="mean", log_target=False,
-               *, allow_broadcast=False, prec=None, return_scale=False):
+@oracle_function
+def kl_div_vjp(input, target, grad_output, size_average=None, reduce=None, reduction="mean", log_target=False, *,
+               allow_broadcast=False):
     """Gradients of kl_div contracted with grad_output g (g divided by the mean's divisor where it applies):
 
     log_target=False:  d/dx = -y g,      d/dy = (log y - x + 1) g   (NaN at y = 0, see docs/spec-notes.md)
     log_target=True:   d/dx = -e^y g,    d/dy = e^y (y - x + 1) g   (0 at y = -inf)
     With broadcasting, each gradient is summed back to its operand's shape.
     """
-    with working_precision(prec):
-        reduction, inputs, denominator, (_, _, d_input, d_target, d_target_scale) = _evaluate(
-            input, target, size_average, reduce, reduction, log_target, allow_broadcast)
-        upstream = reduction_factor(to_mpf_array(grad_output, "grad_output"), reduction, inputs.shape, denominator)
-        times = np.frompyfunc(lambda d, g: d * g, 2, 1)
-        abs_times = np.frompyfunc(lambda d, g: abs(d * g), 2, 1)
-        results = []
-        for partial, partial_scale, operand in ((d_input, d_input, input), (d_target, d_target_scale, target)):
-            value = _sum_to_shape(np.asarray(times(partial, upstream), dtype=object), np.shape(operand))
-            scale = _sum_to_shape(np.asarray(abs_times(partial_scale, upstream), dtype=object), np.shape(operand))
-            results.append(wrap(value, scale, return_scale))
+    engine = current_engine()
+    reduction = resolve_reduction(reduction, size_average, reduce, KL_REDUCTIONS)
+    inputs, targets = _operands(input, target, allow_broadcast)
+    parts = _pointwise(engine, inputs, targets, bool(log_target), BACKWARD)
+    denominator = _denominator(engine, reduction, inputs, np.shape(input))
+    upstream = reduction_factor(engine, exact_array(grad_output, "grad_output"), reduction, inputs.shape,
+                                denominator)
+    results = []
+    for partial, partial_scale, operand in ((parts["d_input"], parts["d_input"], input),
+                                            (parts["d_target"], parts["d_target_scale"], target)):
+        value = _object_vector([d * g for d, g in zip(partial.flat, upstream)]).reshape(inputs.shape)
+        scale = _object_vector([abs(d * g) for d, g in zip(partial_scale.flat, upstream)]).reshape(inputs.shape)
+        results.append(Evaluation(_sum_to_shape(value, np.shape(operand)), _sum_to_shape(scale, np.shape(operand))))
     return Gradients(*results)
 
 

@@ -1,6 +1,6 @@
 """Small case files shared by the command-line tests (test_cli.py, test_run_outputs.py)."""
 
-SOFTMAX = """\
+SOFTMAX_DEFAULT_ONLY = """\
 function: softmax
 dtypes: [float64, float32]
 cases:
@@ -14,6 +14,8 @@ cases:
     kwargs: {dim: 0}
     grad: false
     inputs: {input: {shape: [2, 2]}}
+"""
+SOFTMAX = SOFTMAX_DEFAULT_ONLY + """\
   - id: huge
     tags: [large]
     kwargs: {dim: 1}

@@ -95,9 +95,24 @@ def test_the_cycle_finder_finds_a_cycle():
 @pytest.mark.parametrize("name", sorted(n for n in modules() if n.startswith("oracle")))
 def test_the_oracle_imports_neither_the_runner_nor_a_framework(name):
     imported = {n.split(".")[0] for n in imported_names(name, modules()[name])}
-    assert not imported & {"conformance", *FRAMEWORKS}, f"{name} imports {sorted(imported & {'conformance', *FRAMEWORKS})}"
+    forbidden = imported & {"conformance", *FRAMEWORKS}
+    assert not forbidden, f"{name} imports {sorted(forbidden)}"
 
 
 def test_no_module_is_longer_than_the_limit():
     lengths = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in modules().items()}
     assert not {name: n for name, n in lengths.items() if n > MAX_MODULE_LINES}
+
+
+def test_the_wheel_lists_every_package_and_every_folder_of_the_corpus():
+    import tomllib
+
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    code = {module_name(path.parent / "__init__.py") for package in PACKAGES
+            for path in (ROOT / package).rglob("__init__.py")}
+    folders = [ROOT / "cases", *(d for d in (ROOT / "cases").rglob("*") if d.is_dir())]
+    data = {".".join(("conformance._data.cases", *folder.relative_to(ROOT / "cases").parts))
+            for folder in folders if any(folder.glob("*.yaml"))}
+    listed = set(settings["packages"])
+    assert code | data | {"conformance._data.docs"} <= listed, sorted((code | data) - listed)
+    assert all(name in settings["package-data"] for name in data)

@@ -11,6 +11,7 @@ import pytest
 from case_texts import SOFTMAX, SOFTMAX_CASES, SOFTMAX_PAIRS
 
 from conformance.cli import main
+from conformance.reference import ENTRY_SUFFIX
 
 NLL = """\
 function: nll_loss
@@ -113,8 +114,8 @@ def test_an_error_case_passes_when_torch_raises(capsys, tmp_path):
     status, out, _ = run_main(capsys, *run_args(tmp_path / "nll.yaml", tmp_path / "cache", "--json",
                                                tmp_path / "r.json"))
     assert status == 0, out
-    (record,) = json.loads((tmp_path / "r.json").read_text())["results"]
-    assert (record["check"], record["status"]) == ("raises", "passed")
+    records = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert [(r["check"], r["status"]) for r in records] == [("raises", "passed"), ("inputs.unchanged", "passed")]
 
 
 def test_a_broken_backend_exits_1_and_says_how_to_reproduce(capsys, softmax_file, tmp_path, monkeypatch):
@@ -194,8 +195,8 @@ def test_a_second_run_is_served_from_the_cache(capsys, softmax_file, tmp_path):
     assert cache_counts(first) == (0, PAIRS)
     assert status == 0 and cache_counts(second) == (PAIRS, 0)
     assert json.loads((tmp_path / "2.json").read_text())["timings"]["cache"] == {"hits": PAIRS, "misses": 0}
-    entries = [p for p in cache.rglob("*") if p.is_file()]
-    assert len(entries) == PAIRS and all(p.suffix == ".npz" and not p.name.startswith(".") for p in entries)
+    entries = [p for p in cache.rglob("*") if p.is_file() and "inputs" not in p.relative_to(cache).parts]
+    assert len(entries) == PAIRS and all(p.suffix == ENTRY_SUFFIX and not p.name.startswith(".") for p in entries)
 
 
 def test_no_cache_stores_nothing(capsys, softmax_file, tmp_path, monkeypatch):
@@ -210,7 +211,8 @@ def test_no_cache_stores_nothing(capsys, softmax_file, tmp_path, monkeypatch):
 def test_the_cache_directory_defaults_to_the_environment_variable(capsys, softmax_file, tmp_path, monkeypatch):
     monkeypatch.setenv("LOSS_CONFORMANCE_CACHE", str(tmp_path / "env-cache"))
     status, _, _ = run_main(capsys, "run", "--cases", softmax_file, "--jobs", "0", "--xfails", "--quiet")
-    assert status == 0 and len(list((tmp_path / "env-cache").rglob("*.npz"))) == PAIRS
+    oracle_entries = [p for p in (tmp_path / "env-cache").rglob(f"*{ENTRY_SUFFIX}") if p.parent.name != "inputs"]
+    assert status == 0 and len(oracle_entries) == PAIRS
 
 
 def test_the_console_script_in_isolated_workers_reuses_the_cache(capsys, softmax_file, tmp_path):
@@ -229,15 +231,31 @@ def test_the_console_script_in_isolated_workers_reuses_the_cache(capsys, softmax
     document = json.loads(report.read_text())
     assert document["timings"]["cache"] == {"hits": float32, "misses": 0}
     assert document["summary"]["checks"] == len(document["results"]) > 0
-    leftovers = [p for p in cache.rglob("*") if p.is_file() and (".tmp" in p.name or p.suffix != ".npz")]
+    leftovers = [p for p in cache.rglob("*") if p.is_file() and (".tmp" in p.name or p.suffix != ENTRY_SUFFIX)]
     assert not leftovers and not (tmp_path / "unused").exists()
+
+
+def test_a_store_entry_gives_back_every_array_bit_for_bit_with_its_dtype_and_shape():
+    import numpy as np
+
+    from conformance.reference import pack_arrays, unpack_arrays
+    arrays = {"scalar": np.array(2.5), "empty": np.zeros((0, 3)), "strided": np.arange(6).reshape(2, 3)[:, ::2],
+              "half": np.array([1.5, -0.0, np.inf], dtype=np.float16), "big_endian": np.arange(3, dtype=">f4"),
+              "mask": np.array([True, False]), "nan": np.array([np.nan])}
+    stored, error = unpack_arrays(bytearray(pack_arrays(arrays, "OracleDomainError")))
+    assert error == "OracleDomainError" and list(stored) == list(arrays)
+    for name, array in arrays.items():
+        assert stored[name].dtype == array.dtype and stored[name].shape == array.shape, name
+        assert stored[name].tobytes() == np.ascontiguousarray(array).tobytes(), name
+    with pytest.raises(ValueError, match="truncated"):
+        unpack_arrays(pack_arrays(arrays)[:-1])
 
 
 def test_a_damaged_cache_entry_is_recomputed_and_replaced(capsys, softmax_file, tmp_path):
     cache = tmp_path / "cache"
     run_main(capsys, *run_args(softmax_file, cache))
-    damaged = min(cache.rglob("*.npz"))
-    damaged.write_bytes(b"not an npz file")
+    damaged = min(p for p in cache.rglob(f"*{ENTRY_SUFFIX}") if p.parent.name != "inputs")
+    damaged.write_bytes(b"not a store entry")
     status, out, _ = run_main(capsys, *run_args(softmax_file, cache))
     assert status == 0 and cache_counts(out) == (PAIRS - 1, 1)
     assert cache_counts(run_main(capsys, *run_args(softmax_file, cache))[1]) == (PAIRS, 0)

@@ -200,3 +200,55 @@ def test_compare_array_reports_a_dtype_mismatch_and_still_compares_values():
 def test_zero_dimensional_results():
     result = check_values(np.array(1.0 + 8 * U32), wanted(1.0), "float32", 1.0)
     assert result.status == "failed" and result.worst["index"] == [] and "() => " in result.message
+
+
+# --- accuracy relative to the value (float16, bfloat16) ----------------------------------------------------------
+
+
+def test_the_relative_check_measures_against_the_value_plus_the_accumulation_term():
+    from conformance.compare import check_relative
+    from conformance.tolerances import RelativeBudget
+
+    relative = RelativeBudget(budget=2.0, accumulation="float32", accumulation_budget=8.0)
+    truth = wanted([-0.001], scale=[4.0])  # p_y - 1 for a confident token: a small value of a large scale
+    u = 2.0 ** -8  # bfloat16
+    allowed = 2.0 * u * 0.001 + 8.0 * U32 * 4.0
+    assert check_relative(truth.hi - 0.99 * allowed, truth, "bfloat16", relative).status == "passed"
+    failing = check_relative(truth.hi - 1.01 * allowed, truth, "bfloat16", relative)
+    assert failing.status == "failed" and failing.error_u == pytest.approx(2.02, rel=1e-9)
+    assert "relative to the value" in failing.message
+    # The scale check alone lets the bug of a true-class probability rounded to bfloat16 through:
+    rounded_first = np.array([np.float64(np.float32(0.999)) - 1.0 + u / 2])
+    assert check_values(rounded_first, truth, "bfloat16", 4.0).status == "passed"
+    assert check_relative(rounded_first, truth, "bfloat16", relative).status == "failed"
+
+
+def test_compare_array_adds_the_relative_check_only_where_the_dtype_has_one():
+    from conformance.tolerances import Tolerances
+
+    tolerances = Tolerances.load()
+    assert tolerances.relative_budget("float32") is None and tolerances.relative_budget("float64") is None
+    relative = tolerances.relative_budget("bfloat16")
+    names = [r.check for r in compare_array(np.array([1.0]), "bfloat16", wanted([1.0]), "bfloat16", 4, "grad_input.",
+                                            relative)]
+    assert names[-1] == "grad_input.relative" and len(names) == 5
+    assert [r.check for r in compare_array(np.array([1.0]), "float32", wanted([1.0]), "float32", 8)][-1] == "value"
+
+
+@pytest.mark.parametrize("text, field", [
+    ("budgets:\n  softmax:\n    value: {float64: .nan, float32: 8, float16: 2, bfloat16: 2}\n", "float64"),
+    ("budgets:\n  softmax:\n    value: {float64: .inf, float32: 8, float16: 2, bfloat16: 2}\n", "float64"),
+    ("budgets:\n  softmax:\n    value: {float64: 0, float32: 8, float16: 2, bfloat16: 2}\n", "float64"),
+    ("budgets:\n  softmax:\n    value: {float64: 8, float32: 8, float16: 2, bfloat16: 2}\n"
+     "overrides:\n  - {function: softmax, budgets: {float64: .nan}, reason: x}\n", "overrides.0"),
+    ("budgets:\n  softmax:\n    value: {float64: 8, float32: 8, float16: 2, bfloat16: 2}\n"
+     "relative: {accumulation: float32, accumulation_budget: -1, budgets: {float16: 2}}\n", "relative"),
+])
+def test_a_non_finite_or_non_positive_budget_is_refused_when_loaded(tmp_path, text, field):
+    from conformance.casefile import CaseFileError
+    from conformance.tolerances import Tolerances
+
+    path = tmp_path / "tolerances.yaml"
+    path.write_text(text)
+    with pytest.raises(CaseFileError, match=field):
+        Tolerances.load(path)

@@ -114,6 +114,29 @@ def test_first_matching_entry_wins_in_file_order():
     assert DeviationSet([narrow, broad]).match("softmax/large-inputs", "float16", "value") is narrow
 
 
+def test_a_conforming_entry_stops_an_included_deviation_and_keeps_the_status(tmp_path):
+    write(tmp_path, "backend: torch\nentries:\n  - id: 'nll_loss/*'\n    reason: eager torch deviates here\n",
+          "eager.yaml")
+    path = write(tmp_path, "backend: compiled\ninclude: [eager.yaml]\nentries:\n  - id: 'nll_loss/a'\n"
+                 "    checks: [raises]\n    conforms: true\n    reason: the compiled function raises as documented\n",
+                 "compiled.yaml")
+    xfails = DeviationSet(load_deviation_file(path))
+    assert xfails.match("nll_loss/a", "float32", "raises").conforms is True
+    assert xfails.deviation("nll_loss/a", "float32", "raises") is None
+    assert xfails.deviation("nll_loss/a", "float32", "value").reason == "eager torch deviates here"
+    records = [{"case": "nll_loss/a", "dtype": "float32", "check": "raises", "status": status}
+               for status in ("passed", "failed")]
+    assert [r["status"] for r in xfails.apply(records)] == ["passed", "failed"]
+    assert all("reason" not in record for record in records)
+    assert status_through("passed", xfails.entries[0]) == "passed"
+
+
+def test_conforms_must_be_a_boolean(tmp_path):
+    path = write(tmp_path, "entries:\n  - id: 'a/*'\n    reason: a long enough reason\n    conforms: 'yes'\n")
+    with pytest.raises(CaseFileError, match=r"entries.0.conforms.*must be true or false"):
+        load_deviation_file(path)
+
+
 def test_empty_set_matches_nothing():
     xfails = DeviationSet([])
     assert len(xfails) == 0
@@ -204,7 +227,7 @@ def test_unknown_top_level_key(tmp_path):
 
 def test_backend_must_be_a_string(tmp_path):
     message = load_error(tmp_path, "backend: [torch]\nentries: []\n")
-    assert "field backend" in message and "must be a string" in message
+    assert "field backend" in message and "must be a non-empty string" in message
 
 
 @pytest.mark.parametrize("text", ["backend: torch\n", "entries: {}\n", "entries:\n"])

@@ -1,6 +1,7 @@
 """``loss-conformance diff``: categories, error ratios, exit statuses, JSON and Markdown output, bad input."""
 import json
 import math
+import re
 
 import pytest
 
@@ -30,13 +31,15 @@ def document(records, backend_version="2.12.0", oracle_version="0.1.0"):
 
 
 def run_diff(tmp_path, capsys, old_records, new_records, *options, old_env=None, new_env=None):
-    """(exit status, the diff JSON, stdout) of ``diff`` on two documents written to tmp_path."""
+    """(exit status, the diff JSON, the Markdown report) of ``diff`` on two documents written to tmp_path."""
     old_path, new_path, json_path = tmp_path / "old.json", tmp_path / "new.json", tmp_path / "diff.json"
+    markdown_path = tmp_path / "diff.md"
     write_json(old_path, document(old_records, **(old_env or {})))
     write_json(new_path, document(new_records, **({"backend_version": "2.13.0"} if new_env is None else new_env)))
     capsys.readouterr()
-    status = main(["diff", str(old_path), str(new_path), "--json", str(json_path), *options])
-    return status, json.loads(json_path.read_text()), capsys.readouterr().out
+    status = main(["diff", str(old_path), str(new_path), "--json", str(json_path), "--markdown", str(markdown_path),
+                   *options])
+    return status, json.loads(json_path.read_text()), markdown_path.read_text()
 
 
 def keys(entries):
@@ -135,6 +138,19 @@ def test_new_failure_markdown_row_shows_error_budget_and_reproduction(tmp_path, 
     assert "| backend version | 2.12.0 | 2.13.0 | **changed** |" in lines
 
 
+def test_markdown_of_hostile_names_and_messages_holds_no_html(tmp_path, capsys):
+    hostile = "<img src=x onerror=alert(1)>|*x*"
+    old = pair("a") + [record("b", "call", "passed", check_note="")]
+    new = [*pair("a", value="failed", error_u=12.5),
+           record("b", "call", "failed", reproduce=f"loss-conformance run --id '{hostile}'")]
+    old_env = {"backend_version": hostile}
+    _, _, out = run_diff(tmp_path, capsys, old, new, old_env=old_env)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in out.splitlines()[0]  # the label, as text
+    assert f"`loss-conformance run --id '{hostile.replace('|', chr(92) + '|')}'`" in out  # literal in code
+    outside_code = re.sub(r"(`+).*?\1", "", out)
+    assert "<" not in outside_code and ">" not in outside_code.replace("->", "")
+
+
 @pytest.mark.parametrize("old_u, new_u, floor, listed, ratio", [
     (1.0, 2.0, 1.0, None, None), (1.0, 2.001, 1.0, "error_grew", 2.001), (2.0, 1.0, 1.0, None, None),
     (2.1, 1.0, 1.0, "error_shrank", 1 / 2.1), (0.0, 1.9, 1.0, None, None), (0.0, 2.5, 1.0, "error_grew", 2.5),
@@ -208,12 +224,16 @@ def test_long_lists_are_truncated_in_markdown_but_complete_in_json(tmp_path, cap
     assert "... and 5 more (the --json output lists them all)." in out
 
 
-def test_markdown_file_matches_stdout_and_quiet_prints_nothing(tmp_path, capsys):
-    markdown_path = tmp_path / "diff.md"
-    _, _, out = run_diff(tmp_path, capsys, pair("a"), pair("a", value="failed"), "--markdown", str(markdown_path))
-    assert markdown_path.read_text() == out
-    status, _, quiet_out = run_diff(tmp_path, capsys, pair("a"), pair("a", value="failed"), "--quiet")
-    assert status == 1 and quiet_out == ""
+def test_stdout_gets_a_terminal_rendering_and_quiet_prints_nothing(tmp_path, capsys):
+    old_path, new_path = tmp_path / "old.json", tmp_path / "new.json"
+    write_json(old_path, document(pair("a")))
+    write_json(new_path, document(pair("a", value="failed"), backend_version="2.13.0"))
+    capsys.readouterr()
+    assert main(["diff", str(old_path), str(new_path)]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION" in out.upper() and "Regressions: new failures (1)" in out
+    assert "# loss-conformance diff" not in out and "|---" not in out  # not Markdown
+    assert main(["diff", str(old_path), str(new_path), "--quiet"]) == 1 and capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("content, message", [

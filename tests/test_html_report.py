@@ -1,5 +1,6 @@
 """The ``report`` command: the HTML page (table, failures, deviations, escaping), its PNG plots and bad input."""
 import math
+import re
 
 import pytest
 
@@ -93,7 +94,7 @@ def test_failures_show_escaped_message_and_reproduction(report):
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; != 0.5" in html
     assert f"<pre>{REPRODUCE}</pre>" in html
-    assert "Failures (3)" in html  # failed, xpassed and error
+    assert "Failures (3 checks in 3 groups)" in html  # failed, xpassed and error, each its own cause
     assert "Expected to fail (a deviation that no longer happens), but passed." in html
     assert "the oracle contradicts the case" in html
 
@@ -148,13 +149,16 @@ def test_same_results_give_byte_identical_plots(report, tmp_path):
     assert "<h1>Mine</h1>" in (tmp_path / "again" / "index.html").read_text(encoding="utf-8")
 
 
-def test_more_than_200_failures_are_cut_and_counted(tmp_path):
+def test_every_failure_is_listed_grouped_with_links_and_nothing_is_cut(tmp_path):
     failures = [record(f"softmax/c{i}", "float64", "value", "failed", message=f"m{i}") for i in range(205)]
     results = write_results(tmp_path / "many.json", failures)
     assert main(["report", str(results), "-o", str(tmp_path / "out")]) == 0
     html = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
-    assert "<pre>m199</pre>" in html and "<pre>m200</pre>" not in html
-    assert "... and 5 more" in html
+    assert "<pre>m0</pre>" in html and "<pre>m204</pre>" in html  # every instance, none cut
+    assert "Failures (205 checks in" in html
+    ids = set(re.findall(r'id="([^"]+)"', html))
+    links = set(re.findall(r'href="#([^"]+)"', html))
+    assert links and links <= ids  # every link has its anchor
     assert "over the 0 measured value checks" in html
 
 

@@ -199,9 +199,11 @@ def test_every_backend_call_is_made_while_the_worker_reports_busy(tmp_path):
 def test_a_namespace_declaring_its_dtypes_is_not_probed(backend_dir):
     import lc_test_declared
 
+    from conformance.backends import Call
+
     backend = load_backend("lc_test_declared")
-    assert backend.supports("cross_entropy", "float32", "functional") is None
-    assert "float16" in backend.supports("cross_entropy", "float16", "functional")
+    assert "float32" in backend.capabilities.dtypes and "float16" not in backend.capabilities.dtypes
+    assert backend.supports(Call("cross_entropy", "float32", {}, {})) is None
     assert lc_test_declared.CALLS == []
 
 
@@ -248,7 +250,7 @@ def test_a_raising_backend_fails_the_call_check_with_its_message(faulty_run):
     assert status == "failed"
     assert message == ("raised RuntimeError: kernel exploded: bad launch configuration (grid 0), "
                        "but should return a value")
-    assert [r["check"] for r in records] == ["call"]  # nothing else is compared
+    assert [r["check"] for r in records] == ["call", "inputs.unchanged"]  # no value is compared
 
 
 def test_a_backend_returning_a_list_fails_the_call_check_clearly(faulty_run):

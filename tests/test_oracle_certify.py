@@ -5,6 +5,7 @@ import pytest
 
 import oracle
 from oracle._mp import Evaluation
+from test_oracle_engine_fixture import oracle_engine  # noqa: F401 (autouse: each test runs on every engine)
 
 
 def test_certify_returns_the_higher_precision_evaluation(rng):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import oracle
+from test_oracle_engine_fixture import oracle_engine  # noqa: F401 (autouse: each test runs on every engine)
 
 X = np.zeros((3, 4))
 INDEX = np.array([0, 1, 3])
@@ -70,8 +71,11 @@ def test_every_error_kind_is_an_oracle_error():
         assert issubclass(error, oracle.OracleError) and issubclass(error, ValueError)
 
 
-def test_negative_ignore_index_with_probabilities_is_accepted():
-    oracle.cross_entropy(X, PROBABILITIES, ignore_index=-5)
+def test_negative_ignore_index_with_probabilities_is_accepted_and_has_no_effect():
+    with_ignore = oracle.cross_entropy(X, PROBABILITIES, ignore_index=-5, return_scale=True)
+    without = oracle.cross_entropy(X, PROBABILITIES, return_scale=True)
+    assert with_ignore.value.shape == () and with_ignore.value[()] == without.value[()]
+    assert with_ignore.scale[()] == without.scale[()]
 
 
 def test_bad_precision_is_rejected_with_what_would_be_accepted():

@@ -14,6 +14,7 @@ import pytest
 
 from oracle import (cross_entropy, cross_entropy_vjp, kl_div, kl_div_vjp, log_softmax, log_softmax_vjp, nll_loss,
                     nll_loss_vjp, softmax, softmax_vjp)
+from test_oracle_engine_fixture import oracle_engine  # noqa: F401 (autouse: each test runs on every engine)
 
 PREC = 256
 STEP = mpmath.ldexp(1, -60)

@@ -7,6 +7,7 @@ import pytest
 
 import oracle
 from conftest import as_mpf, assert_close, certified
+from test_oracle_engine_fixture import oracle_engine  # noqa: F401 (autouse: each test runs on every engine)
 
 SHAPES = {"C": (5,), "NC": (3, 5), "NCd1": (2, 5, 3), "NCd1d2": (2, 5, 2, 2)}
 

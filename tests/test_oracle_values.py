@@ -5,6 +5,7 @@ import pytest
 
 import oracle
 from conftest import assert_close, certified
+from test_oracle_engine_fixture import oracle_engine  # noqa: F401 (autouse: each test runs on every engine)
 
 LOG = mpmath.log
 NAN, INF = float("nan"), float("inf")

@@ -1,5 +1,6 @@
 """The pytest plugin (conformance/plugin.py), run on a tiny case corpus in throw-away pytest sessions."""
 import importlib
+import json
 import multiprocessing
 import textwrap
 
@@ -107,7 +108,7 @@ def test_wrong_values_fail_with_bad_results_and_reproduce_line(pytester, loss_ar
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines([
         "*_ cross_entropy/NC-mean-ls=0.1[[]float32[]] _*",
-        "cross_entropy/NC-mean-ls=0.1 [[]float32[]] on scaled_backend: 2 of 9 checks went wrong",
+        "cross_entropy/NC-mean-ls=0.1 [[]float32[]] on scaled_backend: 2 of 10 checks went wrong",
         "value: failed",
         "*Bad results (1 out of 1)*",
         "grad_input.value: failed",
@@ -179,3 +180,28 @@ def test_bad_value_is_a_usage_error_naming_what_is_accepted(pytester, loss_args,
     result = pytester.runpytest("--loss-backend", "torch", *loss_args, option, value)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {option}: {accepted}*"])
+
+
+def test_loss_json_writes_one_results_file_under_xdist_equal_to_a_plain_run(pytester, loss_args):
+    plain = pytester.runpytest_subprocess("--loss-backend", "torch", "--loss-no-isolate", "--loss-json", "plain.json",
+                                          *loss_args)
+    plain.assert_outcomes(passed=6)
+    spread = pytester.runpytest_subprocess("-n", "2", "--loss-backend", "torch", "--loss-no-isolate",
+                                           "--loss-json", "xdist.json", *loss_args)
+    spread.assert_outcomes(passed=6)
+
+    def comparable(name):
+        document = json.loads((pytester.path / name).read_text())
+        document.pop("timings")
+        document["environment"].pop("argv")
+        return document
+
+    assert comparable("plain.json") == comparable("xdist.json")
+    assert len(comparable("plain.json")["results"]) > 6 and not list(pytester.path.glob("*.part"))
+
+
+def test_a_backend_that_cannot_be_loaded_is_one_usage_error_at_startup(pytester, loss_args):
+    result = pytester.runpytest("--loss-backend", "no_such_module_for_lc", "--loss-no-isolate", *loss_args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*no_such_module_for_lc*"])
+    assert "passed" not in result.stdout.str() and "failed" not in result.stdout.str()

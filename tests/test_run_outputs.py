@@ -5,6 +5,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from case_texts import SOFTMAX, SOFTMAX_PAIRS
 
+from conformance.backends import load_backend
 from conformance.cli import main
 from conformance.report.journal import Journal, journal_path, run_key
 from conformance.session import RunOptions
@@ -94,7 +95,8 @@ def test_an_interrupted_run_keeps_the_finished_pairs_and_resume_completes_it(cap
 def test_resume_ignores_a_last_line_cut_short(capsys, files):
     report = files / "r.json"
     options = RunOptions(backend="torch", cache_dir=files / "cache")
-    journal = Journal(journal_path(report), run_key(options)).open(keep_existing=False)
+    key = run_key(options, load_backend("torch").describe())
+    journal = Journal(journal_path(report), key).open(keep_existing=False)
     run(capsys, files, "--json", files / "full.json")
     full = json.loads((files / "full.json").read_text())
     first = [r for r in full["results"] if (r["case"], r["dtype"]) == PAIRS[0]]
@@ -153,7 +155,9 @@ def test_markdown_says_the_verdict_the_table_the_failures_and_the_deviations(cap
     assert text.startswith("# loss-conformance: ")
     assert "**FAILED**: " in text and "2 xfailed" in text
     assert "| softmax | float32 | " in text and "| softmax | float64 | " in text
-    assert "### failed: `softmax/rows` [float32] value" in text
+    assert "| 2 | softmax | value | error over budget in float32 |" in text  # the 1 % error, grouped
+    assert "<summary>2 x softmax value: error over budget in float32</summary>" in text
+    assert "- `softmax/rows` [float32] failed" in text
     assert "reproduce: `loss-conformance run --backend lc_outputs_backend:Namespace" in text
     assert "| 2 | a deviation declared for this test | docs/spec-notes.md#test |" in text
 

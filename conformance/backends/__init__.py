@@ -10,12 +10,16 @@ docs/backends.md describes the protocol and how to plug in a kernel.
 """
 import importlib
 import inspect
+import os
+import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..dtypes import DTYPES
+from ..features import TORCH_API
 from ..names import FUNCTIONS
 
 ENTRY_POINT_GROUP = "loss_conformance.backends"
@@ -23,6 +27,37 @@ ENTRY_POINT_GROUP = "loss_conformance.backends"
 
 class BackendLoadError(Exception):
     """A --backend spec that names nothing usable; the message says what would be accepted."""
+
+
+class Unsupported(NotImplementedError):
+    """Raised by a backend call for something the backend does not offer: the check is skipped with the
+    message as its reason, never failed. A plain NotImplementedError means the same."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can evaluate. A case that needs anything else is skipped as unsupported (never failed).
+
+    ``unsupported`` names features of conformance/features.py (e.g. "weight", "probability_targets",
+    "shape:k-dim", "reduction:none"). ``api="torch"`` makes torch's API conventions (features.TORCH_API: module
+    classes, legacy size_average/reduce, the implicit dim, uint8 targets) part of the backend's contract; for
+    any other backend the cases that use them do not apply. ``differentiable`` lists the arguments the backend
+    takes gradients of: () for a forward-only backend.
+    """
+
+    functions: tuple = FUNCTIONS
+    dtypes: tuple = DTYPES
+    unsupported: frozenset = frozenset()
+    api: str = "array"
+    differentiable: tuple = ("input", "target")
+
+    def missing(self, features):
+        """The features of a case this backend lacks (sorted); torch API features apply only to api="torch"."""
+        return sorted(f for f in features if f in self.unsupported)
+
+    def not_applicable(self, features):
+        """The torch API conventions a case uses that are not part of this backend's API."""
+        return [] if self.api == "torch" else sorted(f for f in features if f in TORCH_API)
 
 
 @dataclass
@@ -36,6 +71,7 @@ class Call:
     form: str = "functional"  # or "module": torch.nn.CrossEntropyLoss(**kwargs)(input, target) and the like
     grad_output: np.ndarray | None = None  # set when gradients are wanted
     grad_wrt: tuple = ()  # argument names whose gradients are wanted, e.g. ("input", "target")
+    features: frozenset = frozenset()  # what the case exercises (conformance/features.py)
 
 
 @dataclass
@@ -48,24 +84,48 @@ class Outcome:
     grad_dtypes: dict = field(default_factory=dict)  # name -> dtype name
     error: tuple | None = None  # (exception class name, message) when the forward call raised
     grad_error: tuple | None = None  # the same for the backward call
+    unsupported: tuple | None = None  # (class name, message) when the call raised Unsupported / NotImplementedError
+    modified_inputs: list = field(default_factory=list)  # arguments the call changed in place
+
+
+def failure(error):
+    """An (exception class name, message) pair for Outcome.error / grad_error."""
+    return type(error).__name__, str(error)
 
 
 @runtime_checkable
 class Backend(Protocol):
     """The array-level interface every backend offers (torch or not).
 
-    ``supports`` returns None when the backend can evaluate the function in that dtype and form, else a
-    sentence saying why not (the cases are then skipped with it). ``run`` never raises for a failure of the
-    implementation under test: it reports it in Outcome.error / Outcome.grad_error.
+    ``capabilities`` (optional, a Capabilities) says what it supports. ``supports(call)`` (optional) returns
+    None when the backend can evaluate this call, else a sentence saying why not; the older form
+    ``supports(function, dtype, form)`` is accepted too. ``run`` reports a failure of the implementation under
+    test in Outcome.error / Outcome.grad_error; it may raise Unsupported (or NotImplementedError) for a call it
+    does not offer. docs/backends.md shows a complete adapter.
     """
 
     name: str
 
     def describe(self) -> dict: ...
 
-    def supports(self, function: str, dtype: str, form: str) -> str | None: ...
-
     def run(self, call: Call) -> Outcome: ...
+
+
+def capabilities_of(backend):
+    declared = getattr(backend, "capabilities", None)
+    return declared if isinstance(declared, Capabilities) else Capabilities()
+
+
+def support_problem(backend, call):
+    """Why the backend cannot run this call (a sentence), or None; asks ``supports`` in either form."""
+    supports = getattr(backend, "supports", None)
+    if supports is None:
+        return None
+    parameters = [p for p in inspect.signature(supports).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(parameters) >= 3:  # the first protocol: supports(function, dtype, form)
+        return supports(call.function, call.dtype, call.form)
+    return supports(call)
 
 
 def _builtin(spec, device):
@@ -78,16 +138,33 @@ def _builtin(spec, device):
     return None
 
 
+def _offers_functions(obj):
+    return any(callable(getattr(obj, name, None)) for name in FUNCTIONS)
+
+
+def _construct(factory, device):
+    """Call a class or factory, with device= if it takes it."""
+    try:
+        takes_device = "device" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin or extension type without a signature
+        takes_device = False
+    return factory(device=device) if takes_device else factory()
+
+
 def _from_object(obj, spec, device):
+    """A Backend from what a spec resolved to: a Backend (class or instance), a namespace of torch-compatible
+    functions (module, class or instance), or a factory returning one of these."""
     from .torch_backend import TorchBackend
 
-    if isinstance(obj, Backend):
+    is_class = inspect.isclass(obj)
+    if is_class and callable(getattr(obj, "run", None)) and callable(getattr(obj, "describe", None)):
+        return _from_object(_construct(obj, device), spec, device)  # a Backend class: its instance is the backend
+    if not is_class and isinstance(obj, Backend):
         return obj
-    if any(callable(getattr(obj, name, None)) for name in FUNCTIONS):
+    if _offers_functions(obj):
         return TorchBackend(namespace=obj, device=device, name=spec)
-    if callable(obj):  # a factory: called (with device= if it takes it), it returns a backend or a namespace
-        takes_device = "device" in inspect.signature(obj).parameters
-        return _from_object(obj(device=device) if takes_device else obj(), spec, device)
+    if callable(obj):
+        return _from_object(_construct(obj, device), spec, device)
     raise BackendLoadError(f"{spec!r} resolved to {type(obj).__name__}, which offers none of "
                            f"{', '.join(FUNCTIONS)} and does not implement the Backend protocol")
 
@@ -99,7 +176,10 @@ def _accepted():
 
 
 def _import(spec):
+    """The object ``module.path[:attr]`` names; the working directory is searched first, as ``python -m`` does."""
     module_name, _, attribute = spec.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         obj = importlib.import_module(module_name)
     except ImportError as error:

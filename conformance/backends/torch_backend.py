@@ -1,18 +1,34 @@
 """The torch backends: eager torch.nn.functional, torch.compile, and any namespace of compatible callables.
 
 A namespace (a module or object with ``cross_entropy``, ``nll_loss``, ``kl_div``, ``softmax``, ``log_softmax``
-taking torch tensors, like torch.nn.functional) is how a kernel author plugs in a Triton or custom kernel; it may
-declare ``SUPPORTED_DTYPES`` (names such as "float32"), otherwise each dtype is probed once with a tiny call.
+taking torch tensors, like torch.nn.functional) is how a kernel author plugs in a Triton or custom kernel. It may
+declare ``SUPPORTED_DTYPES`` (names such as "float32"; otherwise each dtype is probed once with a tiny call),
+``UNSUPPORTED_FEATURES`` (names of conformance/features.py) and ``DIFFERENTIABLE`` (("input",) when targets
+have no gradient); a call that raises NotImplementedError is skipped as unsupported.
 """
+import importlib.metadata
+import logging
+import os
+import sys
+import types
 import warnings
 
 import numpy as np
 
-from . import Call, Outcome
+from . import Call, Capabilities, Outcome, failure
 
 MODULE_CLASSES = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "nll_loss": "NLLLoss",
                   "cross_entropy": "CrossEntropyLoss", "kl_div": "KLDivLoss"}
 UNSUPPORTED_PHRASES = ("not implemented for", "not supported", "unsupported dtype")
+TORCH_DTYPE_NAMES = {"float64": "double", "float32": "float", "float16": "half", "bfloat16": "bfloat16"}
+
+
+def _names_the_dtype(message, dtype):
+    """Whether a probe's error says the dtype is the problem ("not implemented for 'Half'", "float16 ...")."""
+    text = message.lower()
+    names = (dtype, TORCH_DTYPE_NAMES[dtype], f"'{TORCH_DTYPE_NAMES[dtype]}'")
+    return any(phrase in text for phrase in UNSUPPORTED_PHRASES) and any(name in text for name in names) or \
+        f"'{TORCH_DTYPE_NAMES[dtype]}'" in text or f" {dtype}" in f" {text}"
 
 
 def _probe_call(function, dtype):
@@ -21,7 +37,7 @@ def _probe_call(function, dtype):
     if function in ("softmax", "log_softmax"):
         return Call(function, dtype, {"input": x}, {"dim": 1}, grad_output=np.ones_like(x), grad_wrt=("input",))
     target = {"kl_div": np.full_like(x, 1 / 3)}.get(function, np.array([0, 2]))
-    return Call(function, dtype, {"input": x, "target": target}, {"reduction": "sum"}, grad_output=np.array(1.0),
+    return Call(function, dtype, {"input": x, "target": target}, {}, grad_output=np.array(1.0),
                 grad_wrt=("input",))
 
 
@@ -38,9 +54,35 @@ class TorchBackend:
         self.device, self.compile, self.name = device, compile, name
         self._compiled, self._dtype_support = {}, {}
 
+    def _compiled_function(self, function):
+        """torch.compile of a function, with shapes dynamic from the start; past dynamo's default of 8
+        recompilations per function it would run the rest of the corpus eagerly without saying so."""
+        config = self.torch._dynamo.config
+        config.cache_size_limit = config.accumulated_cache_size_limit = 1 << 20
+        if hasattr(config, "recompile_limit"):
+            config.recompile_limit = config.accumulated_recompile_limit = 1 << 20
+        if not os.environ.get("TORCH_LOGS"):
+            # Fake-tensor propagation logs the full traceback of every error a case expects (a dim out of
+            # range, a bad target) before re-raising it; the error reaches the check all the same.
+            logging.getLogger("torch._subclasses.fake_tensor").setLevel(logging.CRITICAL)
+        return self.torch.compile(function, dynamic=True)
+
+    @property
+    def capabilities(self):
+        declared = getattr(self.namespace, "SUPPORTED_DTYPES", None)
+        extra = {} if declared is None else {"dtypes": tuple(declared)}
+        unsupported = set(getattr(self.namespace, "UNSUPPORTED_FEATURES", ()))
+        if self.compile:  # nn.CrossEntropyLoss(...) instances are new per call: compiled through F.* only
+            unsupported.add("module_form")
+        return Capabilities(api="torch", unsupported=frozenset(unsupported),
+                            differentiable=tuple(getattr(self.namespace, "DIFFERENTIABLE", ("input", "target"))),
+                            **extra)
+
     def describe(self):
         torch = self.torch
-        description = {"name": self.name, "framework": "torch", "version": torch.__version__, "device": self.device,
+        version = torch.__version__ if self.is_torch_functional else namespace_version(self.namespace)
+        description = {"name": self.name, "framework": "torch", "version": version,
+                       "framework_version": torch.__version__, "device": self.device,
                        "namespace": getattr(self.namespace, "__name__", type(self.namespace).__name__),
                        "compile": self.compile}
         if self.device.startswith("cuda") and torch.cuda.is_available():
@@ -56,7 +98,8 @@ class TorchBackend:
             return "MPS is not available on this machine"
         return None
 
-    def supports(self, function, dtype, form):
+    def supports(self, call):
+        function, dtype, form = call.function, call.dtype, call.form
         problem = self._device_problem()
         if problem:
             return problem
@@ -64,16 +107,14 @@ class TorchBackend:
             return f"{self.name} offers no module class {MODULE_CLASSES[function]} for the module form"
         if not callable(getattr(self.namespace, function, None)):
             return f"{self.name} offers no function {function!r}"
-        declared = getattr(self.namespace, "SUPPORTED_DTYPES", None)
-        if declared is not None:  # declared support is taken as is: no probe call
-            return None if dtype in declared else f"{self.name} declares SUPPORTED_DTYPES without {dtype}"
+        if getattr(self.namespace, "SUPPORTED_DTYPES", None) is not None:  # declared: the runner checks, no probe
+            return None
         key = (function, dtype)
         if key not in self._dtype_support:
             outcome = self.run(_probe_call(function, dtype))
-            failure = outcome.error or outcome.grad_error
-            unsupported = failure and (failure[0] == "NotImplementedError"
-                                       or any(p in failure[1].lower() for p in UNSUPPORTED_PHRASES))
-            self._dtype_support[key] = (f"{self.name} does not support {dtype}: {failure[1][:200]}"
+            problem = (outcome.unsupported or outcome.error or outcome.grad_error or (None, ""))[1]
+            unsupported = _names_the_dtype(problem, dtype)  # other refusals are the cases' own business
+            self._dtype_support[key] = (f"{self.name} does not support {dtype}: {problem[:200]}"
                                         if unsupported else None)
         return self._dtype_support[key]
 
@@ -94,30 +135,40 @@ class TorchBackend:
             return lambda *tensors: module(*tensors)
         target = getattr(self.namespace, function)
         if self.compile:
-            target = self._compiled.setdefault(function, self.torch.compile(target))
+            target = self._compiled.setdefault(function, self._compiled_function(target))
         extra = {} if weight is None else {"weight": weight}
         return lambda *tensors: target(*tensors, **extra, **kwargs)
 
     def run(self, call):
-        torch = self.torch
         tensors = {name: self._tensor(array, call.dtype, name in call.grad_wrt and array.dtype.kind == "f")
                    for name, array in call.arrays.items()}
+        snapshot = {name: tensor.detach().clone() for name, tensor in tensors.items()}
         positional = [tensors["input"]] + ([tensors["target"]] if "target" in tensors else [])
         outcome = Outcome()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # legacy size_average/reduce, implicit dim, batchmean advice
                 result = self._callable(call.function, call.form, call.kwargs, tensors.get("weight"))(*positional)
-            if not isinstance(result, torch.Tensor):
-                raise TypeError(f"returned {type(result).__name__}, not a torch.Tensor")
-        except Exception as error:  # noqa: BLE001 -- the implementation under test failed: a result, not a crash
-            outcome.error = (type(error).__name__, str(error))
+            outcome.value, outcome.dtype = self._read(result)
+        except NotImplementedError as error:  # the kernel's way of saying "not this call": skipped, not failed
+            outcome.unsupported = failure(error)
             return outcome
-        outcome.value = result.detach().to("cpu", torch.float64).numpy()
-        outcome.dtype = str(result.dtype).removeprefix("torch.")
-        if call.grad_output is not None:
-            self._backward(call, tensors, result, outcome)
+        except Exception as error:  # noqa: BLE001 -- the implementation under test failed: a result, not a crash
+            outcome.error = failure(error)
+        else:
+            if call.grad_output is not None:
+                self._backward(call, tensors, result, outcome)
+        outcome.modified_inputs = [name for name, tensor in tensors.items() if not _same_bits(tensor, snapshot[name])]
         return outcome
+
+    def _read(self, result):
+        """(float64 numpy array, dtype name) of what a call returned; TypeError when it is not a readable tensor."""
+        torch = self.torch
+        if not isinstance(result, torch.Tensor):
+            raise TypeError(f"returned {type(result).__name__}, not a torch.Tensor")
+        if result.is_meta:
+            raise TypeError("returned a tensor on the meta device, which holds no values")
+        return result.detach().to("cpu", torch.float64).numpy(), str(result.dtype).removeprefix("torch.")
 
     def _backward(self, call, tensors, result, outcome):
         torch = self.torch
@@ -125,10 +176,39 @@ class TorchBackend:
         try:
             grad_output = self._tensor(call.grad_output, call.dtype).to(result.dtype).reshape(result.shape)
             grads = torch.autograd.grad(result, [tensors[n] for n in wrt], grad_output, allow_unused=True)
+            for name, grad in zip(wrt, grads):
+                grad = torch.zeros_like(tensors[name]) if grad is None else grad  # unused: the gradient is zero
+                outcome.grads[name], outcome.grad_dtypes[name] = self._read(grad)
         except Exception as error:  # noqa: BLE001 -- any failure of the backward is a result
-            outcome.grad_error = (type(error).__name__, str(error))
-            return
-        for name, grad in zip(wrt, grads):
-            grad = torch.zeros_like(tensors[name]) if grad is None else grad  # unused: the gradient is zero
-            outcome.grads[name] = grad.detach().to("cpu", torch.float64).numpy()
-            outcome.grad_dtypes[name] = str(grad.dtype).removeprefix("torch.")
+            outcome.grads, outcome.grad_dtypes = {}, {}
+            outcome.grad_error = failure(error)
+
+
+def _same_bits(tensor, before):
+    """Whether a tensor still holds exactly the bits it was given (NaN payloads and -0.0 included)."""
+    import torch
+
+    after = tensor.detach()
+    if after.shape != before.shape or after.dtype != before.dtype:
+        return False
+    if after.is_floating_point():
+        same_width = {2: torch.int16, 4: torch.int32, 8: torch.int64}[after.element_size()]
+        after, before = after.view(same_width), before.view(same_width)
+    return bool(torch.equal(after, before))
+
+
+def namespace_version(namespace):
+    """The version of the package a namespace comes from: its distribution's, else its top module's
+    ``__version__``; None when neither says (a namespace defined in a script)."""
+    if isinstance(namespace, types.ModuleType):
+        module_name = namespace.__name__
+    else:
+        module_name = getattr(namespace, "__module__", None) or type(namespace).__module__
+    top = (module_name or "").split(".")[0]
+    for distribution in importlib.metadata.packages_distributions().get(top, ()):
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    version = getattr(sys.modules.get(top), "__version__", None)
+    return None if version is None else str(version)

@@ -4,17 +4,40 @@ Exit status of ``run``: 0 when nothing failed unexpectedly, 1 when a check faile
 failure passed), 2 for a usage, configuration (case file, xfail file, case problem) or backend-loading error.
 """
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
 
 from ..dtypes import DTYPES
 from ..names import FUNCTIONS, list_argument
-from ..results import EXIT_USAGE
+from ..results import EXIT_INTERRUPTED, EXIT_USAGE
 
 
 def default_jobs():
     return max(1, min(8, os.cpu_count() or 1))
+
+
+def _seconds(text):
+    """An argparse type: a finite number of seconds greater than 0 (NaN or inf would never time out)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds greater than 0")
+    return value
+
+
+def _count(text):
+    """An argparse type: an integer of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer of at least 0")
+    return value
 
 
 def _add_selection(parser):
@@ -33,10 +56,41 @@ def _add_selection(parser):
                         help="Also run cases tagged TAG, which are opt-in (large, slow).")
 
 
+def version_text():
+    """loss-conformance's version, and the oracle's (it keys cached results) with the engine it would use."""
+    import oracle
+
+    from .. import __version__
+
+    engine = oracle.engine_label() if hasattr(oracle, "engine_label") else "mpmath"
+    return f"loss-conformance {__version__} (oracle {oracle.__version__}, engine {engine})"
+
+
+class _VersionAction(argparse.Action):
+    """--version, computed only when asked for: the oracle is not imported to build the parser."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="Print the versions and exit.")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
+def _shard(text):
+    from ..shard import ShardError, parse_shard
+
+    try:
+        return parse_shard(text)
+    except ShardError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="loss-conformance",
         description="Check loss-function implementations against an arbitrary-precision oracle.")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser("run", help="Run the cases against a backend and report.")
     run.add_argument("--backend", default="torch", metavar="SPEC",
@@ -49,11 +103,20 @@ def _parser():
                           "give the option with no file to use none).")
     run.add_argument("--not-strict", dest="strict", action="store_false",
                      help="Report an expected failure that passes without failing the run.")
-    run.add_argument("--jobs", type=int, default=default_jobs(), metavar="N",
+    run.add_argument("--parity", choices=("torch",), default=None,
+                     help="For kernels that aim at torch's behaviour: on torch's declared deviations, a result "
+                          "equal to torch's also passes (reported as a parity pass).")
+    run.add_argument("--jobs", type=_count, default=default_jobs(), metavar="N",
                      help=f"Worker processes (default: the CPU count up to 8, here {default_jobs()}); 0 runs in "
                           "this process, without timeout or isolation.")
-    run.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+    run.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
                      help="Time allowed for one backend call before its case fails (default 60).")
+    run.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                     help="Run the K-th of N parts of the selection (balanced by cost, deterministic); "
+                          "`loss-conformance merge` joins the parts' --json files into the whole run's.")
+    run.add_argument("--oracle-timeout", type=_seconds, default=600.0, metavar="SECONDS",
+                     help="Time allowed for a case's own work in a dtype (inputs, oracle, comparison) before it "
+                          "ends as a case error (default 600; isolated runs only, as --timeout).")
     run.add_argument("--cache-dir", type=Path, default=None,
                      help="Where certified oracle results are kept (default: $LOSS_CONFORMANCE_CACHE or "
                           "~/.cache/loss-conformance/oracle).")
@@ -86,6 +149,8 @@ def _parser():
 
     outputs.add_report_arguments(commands.add_parser(
         "report", help="Make an HTML report with plots from a results file (run --json)."))
+    outputs.add_merge_arguments(commands.add_parser(
+        "merge", help="Join the results files of the shards of one run (run --shard K/N --json) into one."))
     outputs.add_diff_arguments(commands.add_parser(
         "diff", help="Compare two results files: new failures, fixes, changed errors, cases added or removed; "
                      "exit status 1 on a regression."))
@@ -107,15 +172,26 @@ def _options(args):
     from ..session import RunOptions
 
     return RunOptions(
+        oracle_timeout=getattr(args, "oracle_timeout", 600.0),  # docs/robustness.md
         backend=getattr(args, "backend", "torch"), device=getattr(args, "device", "cpu"), dtypes=args.dtype,
         functions=args.function, keyword=args.keyword, ids=tuple(args.ids), case_paths=tuple(args.cases or ()),
         xfail_paths=None if getattr(args, "xfails", None) is None else tuple(args.xfails),
         include_tags=tuple(args.include_tag), jobs=getattr(args, "jobs", 1), timeout=getattr(args, "timeout", 60.0),
         cache_dir=None if getattr(args, "no_cache", False) else getattr(args, "cache_dir", None) or default_cache_dir(),
-        tolerances=getattr(args, "tolerances", None), strict=getattr(args, "strict", True))
+        tolerances=getattr(args, "tolerances", None), strict=getattr(args, "strict", True),
+        parity=getattr(args, "parity", None), shard=getattr(args, "shard", None))
 
 
 def main(argv=None):
+    """The command's exit status; Ctrl-C is EXIT_INTERRUPTED with one line, never a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -125,7 +201,7 @@ def main(argv=None):
         from .demo import run_demo
 
         return run_demo(seed=args.seed, prec=args.prec)
-    if args.command in ("report", "diff", "fuzz"):
+    if args.command in ("report", "diff", "fuzz", "merge"):
         return args.handler(args)
     from .run import list_cases, mutants_command, run_command
 

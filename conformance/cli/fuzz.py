@@ -5,6 +5,7 @@ imported when the command runs (conformance/fuzz/ is the fuzzer). docs/fuzzing.m
 profiles, the example database, the known-deviation rules and the found-case format.
 """
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -21,8 +22,8 @@ def _positive(kind):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        if not (value > 0 and (kind is int or math.isfinite(value))):
+            raise argparse.ArgumentTypeError(f"must be a finite number greater than 0, got {text}")
         return value
     return parse
 
@@ -120,6 +121,12 @@ def summary_line(options, report):
 
 def fuzz_command(args):
     """Exit status 0 when nothing unexplained was found, 1 when a finding was written, 2 for a usage error."""
+    from .outputs import has_module
+
+    if not has_module("hypothesis"):
+        print("error: the fuzzer draws its calls with hypothesis, which is not installed: "
+              "pip install 'loss-conformance[fuzz]'", file=sys.stderr)
+        return EXIT_USAGE
     from ..backends import BackendLoadError
     from ..casefile import CaseFileError
     from ..fuzz.engine import fuzz

@@ -12,6 +12,13 @@ from ..report.diff import DEFAULT_ERROR_FLOOR_U, DEFAULT_FACTOR
 from ..results import EXIT_OK, EXIT_USAGE
 
 
+def has_module(name):
+    """Whether an optional dependency (an extra of the package) can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
 def add_report_arguments(parser):
     parser.add_argument("results", type=Path, metavar="RESULTS",
                         help="The results file to report on, as written by run --json.")
@@ -24,6 +31,10 @@ def add_report_arguments(parser):
 
 def report_command(args):
     """Write the report; EXIT_OK, or EXIT_USAGE (after one "error:" line) for a bad results file or output path."""
+    if not has_module("matplotlib"):
+        print("error: the HTML report draws its plots with matplotlib, which is not installed: "
+              "pip install 'loss-conformance[plots]'", file=sys.stderr)
+        return EXIT_USAGE
     from ..report import plots
     from ..report.html import OutputPathError, check_records, default_title, prepare_output, render_page
     from ..report.results_file import ResultsFileError, load_results, write_atomic
@@ -42,11 +53,23 @@ def report_command(args):
         environment = document.get("environment")
         title = args.title or default_title(environment if isinstance(environment, dict) else {})
         write_atomic(output / "index.html", render_page(document, title, Path(args.results).name, plot_counts))
+        _copy_documents(output)
     except OSError as error:
         print(f"error: {output}: cannot write the report ({error.strerror or error})", file=sys.stderr)
         return EXIT_USAGE
     print(f"wrote {output / 'index.html'}")
     return EXIT_OK
+
+
+def _copy_documents(output):
+    """The documents that the page's spec links point to (docs/*.md), copied beside it: the report is read where
+    the suite is not installed."""
+    from ..report.html_sections import DOCS_DIR
+    from ..report.results_file import write_atomic
+    from ..resources import data_path
+
+    for document in sorted(data_path("docs").glob("*.md")):
+        write_atomic(output / DOCS_DIR / document.name, document.read_bytes())
 
 
 def _number_above(minimum, inclusive):
@@ -74,13 +97,13 @@ def add_diff_arguments(parser):
                         help="Errors below this many units of roundoff are raised to it before the ratio is taken, "
                              f"so that changes within one rounding are not reported (default {DEFAULT_ERROR_FLOOR_U:g}).")
     parser.add_argument("--markdown", type=Path, metavar="PATH",
-                        help="Also write the Markdown report to PATH (it is printed to stdout unless --quiet).")
+                        help="Write the report as Markdown to PATH (stdout gets a terminal rendering unless --quiet).")
     parser.add_argument("--json", type=Path, metavar="PATH",
                         help='Write the differences as JSON ("schema": "loss-conformance/diff") to PATH.')
     parser.add_argument("--fail-on-error-growth", action="store_true",
                         help="Also exit with status 1 when an error grew by more than the factor, even if it is "
                              "still within its budget.")
-    parser.add_argument("--quiet", action="store_true", help="Do not print the Markdown report to stdout.")
+    parser.add_argument("--quiet", action="store_true", help="Print nothing to stdout.")
     parser.set_defaults(handler=diff_command)
 
 
@@ -107,5 +130,39 @@ def diff_command(args):
             print(f"error: {path}: cannot be written ({error.strerror or error})", file=sys.stderr)
             return EXIT_USAGE
     if not args.quiet:
-        print(markdown, end="")
+        from ..report.diff_console import print_diff
+
+        print_diff(diff)
     return diff["verdict"]["exit_status"]
+
+
+def add_merge_arguments(parser):
+    parser.add_argument("shards", type=Path, nargs="+", metavar="SHARD",
+                        help="The results files of every shard of one run (run --shard K/N --json).")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="PATH",
+                        help="The merged results file: what the unsharded run would have written.")
+    parser.add_argument("--cases", nargs="+", type=Path, metavar="PATH",
+                        help="The case files the run loaded, if not the default corpus (for the diagnosis).")
+    parser.set_defaults(handler=merge_command)
+
+
+def merge_command(args):
+    """Write the merged results; EXIT_OK once written (the verdict is run's and diff's), EXIT_USAGE for shards
+    that do not make one run."""
+    from ..casefile import CaseFileError, load_cases
+    from ..report.merge import merge_results
+    from ..report.results_file import ResultsFileError, write_json
+
+    try:
+        document = merge_results(args.shards, load_cases(args.cases or None))
+        write_json(args.output, document)
+    except (ResultsFileError, CaseFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:
+        print(f"error: {args.output}: cannot be written ({error.strerror or error})", file=sys.stderr)
+        return EXIT_USAGE
+    totals = document["summary"]["totals"]
+    print(f"merged {len(args.shards)} shards into {args.output}: {document['summary']['checks']} checks, "
+          + ", ".join(f"{count} {status}" for status, count in totals.items() if count))
+    return EXIT_OK

@@ -24,7 +24,7 @@ def _resume(session, options, args):
     """The records kept from an earlier run; the session's selection is narrowed to the pairs still to run."""
     from ..report.journal import previous_results
 
-    done = previous_results(args.json, run_key(options))
+    done = previous_results(args.json, run_key(options, session.runner.description))
     session.skip_pairs(done)
     return done
 
@@ -45,37 +45,66 @@ def _execute(session, options, args, journal):
 
         def on_result(result):
             new[(result.case.full_id, result.dtype)] = result.records
+            seconds[(result.case.full_id, result.dtype)] = sum(result.timings.get(k, 0.0)
+                                                               for k in ("oracle_s", "backend_s"))
             if journal is not None:
                 journal.append(result.case.full_id, result.dtype, result.records, result.timings)
             failed[0] += sum(r["status"] in FAILING for r in result.records)
             bar.update(task, advance=1, status=f"{failed[0]} failed" if failed[0] else "")
 
+        seconds = {}
         _, timings = session.run(on_result)
-    return new, timings
+    return new, timings, seconds
 
 
-def _write_reports(session, args, records, summary, timings):
+class OutputError(Exception):
+    """An output path (--json, --junit, --markdown) that cannot be written."""
+
+
+def _check_outputs(args):
+    """Refuse output paths that cannot be written before anything runs: a directory, or a parent that cannot be
+    made (the parents of a path that does not exist yet are created)."""
+    for option in ("json", "junit", "markdown"):
+        path = getattr(args, option, None)
+        if path is None:
+            continue
+        if path.is_dir():
+            raise OutputError(f"--{option} {path}: is a directory; give a file path")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"--{option} {path}: its directory cannot be created ({error.strerror or error})") \
+                from None
+
+
+def _write_reports(session, args, records, summary, timings, diagnosis, seconds):
     document = results_document(session.environment(), records, summary, timings, session.warnings())
+    document["diagnosis"] = diagnosis
+    if session.shard:
+        document["shard"] = session.shard  # what loss-conformance merge needs to put the shards together
     if args.json:
         write_json(args.json, document)
     if args.junit:
         from ..report.junit import junit_xml
 
-        write_atomic(args.junit, junit_xml(document))
+        write_atomic(args.junit, junit_xml(document, seconds))
     if args.markdown:
         from ..report.markdown import markdown_summary
 
         write_atomic(args.markdown, markdown_summary(document))
 
 
-def _print_outcome(records, selected, summary, timings, kept, args):
+def _print_outcome(records, diagnosis, summary, timings, kept, args):
     if not args.quiet:
         print_failures(records)
-        print_diagnosis(explain(selected, records))
+        print_diagnosis(diagnosis)
     print_deviations(records)
     if args.show_budgets:
         print_budgets(records)
     print_summary(summary)
+    import oracle
+
+    print(f"oracle {oracle.__version__}, engine {oracle.engine_label()}")
     resumed = f", {len(kept)} pairs kept from the earlier run" if kept else ""
     print(f"wall {timings['wall_s']:.1f} s (oracle {timings['oracle_s']:.1f} s, backend {timings['backend_s']:.1f} s, "
           f"cache {timings['cache'].get('hits', 0)} hits / {timings['cache'].get('misses', 0)} misses{resumed})")
@@ -87,9 +116,10 @@ def run_command(options, args):
     if args.resume and not args.json:
         print("error: --resume continues the results of --json PATH; give --json", file=sys.stderr)
         return EXIT_USAGE
-    journal = None
+    journal = session = None
     try:
-        session = _session(options)
+        _check_outputs(args)
+        session = _session(options).open()
         for warning in session.warnings():
             print(f"warning: {warning}", file=sys.stderr)
         if not session.selected:
@@ -98,29 +128,48 @@ def run_command(options, args):
         selected = list(session.selected)
         kept = _resume(session, options, args) if args.resume else {}
         if args.json:
-            journal = Journal(journal_path(args.json), run_key(options)).open(keep_existing=args.resume)
-        new, timings = _execute(session, options, args, journal)
-    except (*CONFIGURATION_ERRORS, ResumeError) as error:
+            key = run_key(options, session.runner.description)
+            try:
+                journal = Journal(journal_path(args.json), key).open(keep_existing=args.resume)
+            except OSError as error:
+                raise OutputError(f"{journal_path(args.json)}: cannot be written ({error.strerror or error})") \
+                    from None
+        new, timings, seconds = _execute(session, options, args, journal)
+    except (*CONFIGURATION_ERRORS, ResumeError, OutputError) as error:
         print(f"error: {error}", file=sys.stderr)
-        if journal is not None:
-            journal.close(remove=False)
+        _stop(session, journal)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        if journal is None:
-            raise
-        journal.close(remove=False)
-        print(f"interrupted: the finished pairs are kept in {journal.path}; continue with the same command and "
-              "--resume", file=sys.stderr)
+        _stop(session, journal)
+        kept_in = f"the finished pairs are kept in {journal.path}; continue with the same command and --resume" \
+            if journal is not None else "nothing was written"
+        print(f"interrupted: {kept_in}", file=sys.stderr)
         return EXIT_INTERRUPTED
     kept = {pair: records for pair, records in kept.items() if pair not in new}
     records = _in_selection_order(selected, kept, new)
     summary = session.summary(records)
     timings.update(cases=len(selected), resumed_pairs=len(kept))
-    _write_reports(session, args, records, summary, timings)
+    diagnosis = explain(selected, records)
+    try:
+        _write_reports(session, args, records, summary, timings, diagnosis, seconds)
+    except OSError as error:
+        kept_in = f"; the results are kept in {journal.path}" if journal is not None else ""
+        _stop(None, journal)
+        print(f"error: {getattr(error, 'filename', None) or 'a report'}: cannot be written "
+              f"({error.strerror or error}){kept_in}", file=sys.stderr)
+        return EXIT_USAGE
     if journal is not None:
         journal.close(remove=True)  # only now: the complete document is on disk
-    _print_outcome(records, selected, summary, timings, kept, args)
+    _print_outcome(records, diagnosis, summary, timings, kept, args)
     return exit_status(records)
+
+
+def _stop(session, journal):
+    """After an error or Ctrl-C: the journal closed and kept, the workers stopped."""
+    if journal is not None:
+        journal.close(remove=False)
+    if session is not None:
+        session.runner.close()
 
 
 def list_cases(options, args):

@@ -108,16 +108,14 @@ class Checker:
     """Runs the checks of ``run`` on drawn calls against one backend (in-process, or isolated with a timeout)."""
 
     def __init__(self, options):
-        from ..deviations import DeviationSet, default_deviation_paths
         from ..runner import Runner
         from .known import rules_for
 
         self.options = options
         self.rules = rules_for(options.backend, options.known)
-        deviations = DeviationSet.from_paths(default_deviation_paths(options.backend))
         # No oracle cache: every drawn input is new, caching would only fill the disk.
         self.runner = Runner(options.backend, options.device, jobs=1 if options.timeout else 0,
-                             timeout=options.timeout or 60.0, cache_dir=None, deviations=deviations, strict=False,
+                             timeout=options.timeout or 60.0, cache_dir=None, strict=False,
                              cases_arg=True).open(1)
 
     def check(self, call):

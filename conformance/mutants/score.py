@@ -1,8 +1,9 @@
 """The mutation score: run the corpus against every mutant until a check fails (killed) or the corpus ends
 (survived), and against torch itself, which must show no unexpected failure (no false alarm).
 
-Mutants wrap torch, so torch's declared deviations (cases/xfails/torch.yaml) apply to them, not strictly: a
-mutant that happens to turn a torch deviation into a pass is not what is measured. Each mutant runs only the
+Mutants that wrap torch inherit torch's declared deviations (cases/xfails/torch.yaml), not strictly: a
+mutant that happens to turn a torch deviation into a pass is not what is measured. A mutant namespace that
+says ``DEVIATIONS`` (the fused-kernel family: none) runs with those instead. Each mutant runs only the
 cases of the functions it replaces, in-process (they are our own code: no isolation needed).
 """
 from dataclasses import dataclass, field, replace
@@ -39,8 +40,10 @@ def _first_failure(options):
 
 def run_mutant(mutant, base_options):
     namespace = mutant.build()
+    deviations = getattr(namespace, "DEVIATIONS", None)  # None: torch's, for the mutants that wrap torch
     options = replace(base_options, backend=mutant.spec, functions=tuple(namespace.REPLACED), jobs=0,
-                      xfail_paths=default_deviation_paths("torch"), strict=False)
+                      xfail_paths=default_deviation_paths("torch") if deviations is None else deviations,
+                      strict=False)
     failure, checks = _first_failure(options)
     result = MutantResult(mutant.name, mutant.family, (namespace.__doc__ or "").strip(), failure is not None,
                           checks_run=checks)

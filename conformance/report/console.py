@@ -1,5 +1,7 @@
-"""Terminal output of a run: a progress bar while it runs (only on a terminal), the summary table, failures."""
+"""Terminal output of a run: progress while it runs (a bar on a terminal, a line every few seconds in a log), the
+summary table, failures."""
 import sys
+import time
 from collections import Counter
 
 from rich.console import Console
@@ -12,11 +14,50 @@ from ..results import FAILING, MEASURED
 SHOWN_FAILURES = 20  # failure details printed in full; the JSON report has them all
 
 
+PROGRESS_EVERY_S = 10.0  # a progress line this often when stderr is not a terminal (CI logs)
+
+
+class ProgressLines:
+    """The progress bar's interface for a log: one line every PROGRESS_EVERY_S seconds, and one at the end."""
+
+    def __init__(self, stream=None, every=PROGRESS_EVERY_S):
+        self.stream, self.every = stream or sys.stderr, every
+        self.description, self.total, self.done, self.status = "", 0, 0, ""
+        self.start = self.last = time.monotonic()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.done:
+            self._line()
+
+    def add_task(self, description, total, status=""):
+        self.description, self.total, self.status = description, total, status
+        return 0
+
+    def update(self, task, advance=0, status=None):
+        self.done += advance
+        self.status = self.status if status is None else status
+        if time.monotonic() - self.last >= self.every:
+            self._line()
+
+    def _line(self):
+        self.last = time.monotonic()
+        share = f" ({100 * self.done / self.total:.0f} %)" if self.total else ""
+        status = f", {self.status}" if self.status else ""
+        print(f"loss-conformance: {self.description}: {self.done}/{self.total} pairs{share}{status}, "
+              f"{self.last - self.start:.0f} s", file=self.stream, flush=True)
+
+
 def progress_bar(total, enabled):
+    """A rich progress bar on a terminal; progress lines in a log (CI); nothing when not enabled (--quiet)."""
     console = Console(stderr=True)
+    if enabled and not console.is_terminal:
+        return ProgressLines()
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
-                    disable=not (enabled and console.is_terminal), transient=False)
+                    disable=not enabled, transient=False)
 
 
 def _ratio(value):
@@ -36,6 +77,25 @@ def print_summary(summary, console=None):
     console.print(table)
     totals = summary["totals"]
     console.print(f"{summary['checks']} checks: " + ", ".join(f"{totals[s]} {s}" for s in totals if totals[s]))
+    line = coverage_line(summary.get("coverage"))
+    if line:
+        console.print(line, markup=False)
+    if summary.get("parity"):
+        console.print(f"parity: {summary['parity']} checks passed as equal to torch's declared deviations",
+                      markup=False)
+
+
+def coverage_line(coverage):
+    """The coverage line, e.g. "coverage: 1200 of 1500 applicable pairs ran (80.0 %); 300 unsupported, ...",
+    or None when every pair ran."""
+    if not coverage or coverage["ran"] == coverage["pairs"]:
+        return None
+    share = "" if coverage["share"] is None else f" ({100 * coverage['share']:.1f} %)"
+    parts = [f"{coverage[key]} {label}" for key, label in (
+        ("unsupported", "unsupported"), ("not_applicable", "not applicable (torch API conventions)"),
+        ("skipped_otherwise", "skipped for another reason")) if coverage[key]]
+    applicable = coverage["pairs"] - coverage["not_applicable"]
+    return f"coverage: {coverage['ran']} of {applicable} applicable pairs ran{share}; " + ", ".join(parts)
 
 
 def print_failures(records, console=None):

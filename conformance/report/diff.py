@@ -18,6 +18,7 @@ ENVIRONMENT_FIELDS = (  # (label, path into the environment)
     ("backend", ("backend", "name")), ("backend version", ("backend", "version")),
     ("device", ("backend", "device")), ("compiled", ("backend", "compile")), ("torch", ("versions", "torch")),
     ("oracle", ("oracle_version",)), ("oracle precision (bits)", ("oracle_precision_bits",)),
+    ("oracle engine", ("oracle_engine",)),
     ("loss-conformance", ("loss_conformance",)), ("python", ("python",)), ("machine", ("machine",)))
 ORACLE_FIELDS = ("oracle", "oracle precision (bits)")
 LISTED = ("new_failures", "still_failing", "fixes", "status_changes", "error_grew", "error_shrank",

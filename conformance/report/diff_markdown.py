@@ -1,18 +1,20 @@
 """The Markdown form of a ``loss-conformance diff`` (diff.py computes it; this only renders it)."""
 from ..results import STATUSES
 from .diff import LISTED, SHOWN, STATUS_CHANGE_KINDS
+from .markdown import _code as _literal_code
+from .markdown import _text
 
 
 def _cell(value):
-    """A table cell: floats to 3 significant digits, pipes escaped, on one line; '' for None."""
+    """A table cell: floats to 3 significant digits, any text literal (markdown._text: no HTML, no markup) on
+    one line; '' for None."""
     if value is None:
         return ""
-    text = f"{value:.3g}" if isinstance(value, float) else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    return f"{value:.3g}" if isinstance(value, float) else _text(value)
 
 
-def _code(text):
-    return f"`{_cell(text)}`" if text and "`" not in str(text) else _cell(text)
+def _code(text, cell=True):
+    return _literal_code(text, cell=cell) if text else ""
 
 
 def _table(header, rows):
@@ -34,12 +36,12 @@ def _section(title, header, entries, row):
 def _bullets(title, items):
     if not items:
         return []
-    return ["", f"## {title} ({len(items)})", "", *(f"- {_code(item)}" for item in items[:SHOWN]), *_more(len(items))]
+    return ["", f"## {title} ({len(items)})", "", *(f"- {_code(item, cell=False)}" for item in items[:SHOWN]), *_more(len(items))]
 
 
 def _transition(entry):
-    text = f"{entry['old_status'] or 'absent'} -> {entry['new_status'] or 'absent'}"
-    return text + (f" ({entry['note']})" if entry.get("note") else "")
+    text = f"{_cell(entry['old_status'] or 'absent')} -> {_cell(entry['new_status'] or 'absent')}"
+    return text + (f" ({_cell(entry['note'])})" if entry.get("note") else "")
 
 
 def _error_over_budget(entry):
@@ -47,26 +49,27 @@ def _error_over_budget(entry):
 
 
 def _failure_row(entry):
-    return [_code(entry["case"]), entry["dtype"], entry["check"], _transition(entry), _error_over_budget(entry),
-            _code(entry["reproduce"])]
+    return [_code(entry["case"]), _cell(entry["dtype"]), _cell(entry["check"]), _transition(entry),
+            _error_over_budget(entry), _code(entry["reproduce"])]
 
 
 def _change_row(entry):
-    return [_code(entry["case"]), entry["dtype"], entry["check"], entry.get("kind", "fix").replace("_", " "),
-            _transition(entry),
+    kind = entry.get("kind", "fix").replace("_", " ")
+    return [_code(entry["case"]), _cell(entry["dtype"]), _cell(entry["check"]), _cell(kind), _transition(entry),
             _error_over_budget(entry)]
 
 
 def _error_row(entry):
-    return [_code(entry["case"]), entry["dtype"], entry["check"], _cell(float(entry["old_error_u"])),
+    return [_code(entry["case"]), _cell(entry["dtype"]), _cell(entry["check"]), _cell(float(entry["old_error_u"])),
             _cell(float(entry["error_u"])), _cell(entry["budget_u"]), _cell(float(entry["ratio"]))]
 
 
 def _header_lines(diff):
     old, new = diff["old"], diff["new"]
-    lines = [f"# loss-conformance diff: {old['label']} -> {new['label']}", "", f"**{diff['verdict']['text']}**", ""]
+    lines = [f"# loss-conformance diff: {_text(old['label'])} -> {_text(new['label'])}", "",
+             f"**{_text(diff['verdict']['text'])}**", ""]
     rows = [["file", _code(old["path"]), _code(new["path"]), ""]]
-    rows += [[r["field"], _cell(r["old"]), _cell(r["new"]), "**changed**" if r["differs"] else ""]
+    rows += [[_cell(r["field"]), _cell(r["old"]), _cell(r["new"]), "**changed**" if r["differs"] else ""]
              for r in diff["environment"] if r["old"] is not None or r["new"] is not None]
     lines += _table(["", "OLD", "NEW", ""], rows)
     if not diff["errors_comparable"]:

@@ -5,15 +5,12 @@ Every string taken from the results file is escaped. Plotting (matplotlib) lives
 is imported only when the command runs, so building the CLI parser stays cheap.
 """
 import math
-from collections import defaultdict
-from html import escape
 from pathlib import Path
 
 from ..results import FAILING, STATUSES, backend_label, summarize
+from .html_sections import cases_section, diagnosis_section, escape, failures_section, grouped_section
 from .results_file import ResultsFileError
 
-SHOWN_FAILURES = 200  # failures shown in full; the rest are counted
-SHOWN_CASES_PER_REASON = 100  # cases listed under one declared deviation or skip reason
 REQUIRED_KEYS = ("case", "function", "dtype", "check", "status")
 NUMERIC_KEYS = ("error_u", "budget_u", "size")  # what the plots compute with
 STYLE = """
@@ -105,10 +102,12 @@ def render_page(document, title, source_name, plot_counts):
         header_section(document, title, summary),
         summary_section(summary),
         failures_section(records),
+        diagnosis_section(document),
         grouped_section("Declared deviations met (xfailed)", [r for r in records if r["status"] == "xfailed"],
                         "reason", "No declared deviation was met."),
         grouped_section("Skipped", [r for r in records if r["status"] == "skipped"], "message", None),
         plots_section(plot_counts),
+        cases_section(records),
         f"<footer>Made by <code>loss-conformance report</code> from <code>{escape(source_name)}</code>.</footer>",
         "</body>", "</html>",
     ]
@@ -135,6 +134,7 @@ def header_section(document, title, summary):
             *((name, version) for name, version in versions.items()),
             ("oracle", " ".join(part for part in (
                 str(environment.get("oracle_version") or ""), f"({precision} bits)" if precision else "") if part)),
+            ("oracle engine", environment.get("oracle_engine")),
             ("loss-conformance", environment.get("loss_conformance")), ("python", environment.get("python")),
             ("platform", environment.get("platform")),
             ("wall time", f"{timings['wall_s']:.1f} s" if isinstance(timings.get("wall_s"), (int, float)) else None),
@@ -169,7 +169,7 @@ def summary_section(summary):
         for status in STATUSES:
             count = row.get(status, 0)
             style = "num bad" if count and status in FAILING else "num zero" if not count else "num"
-            cells.append(f'<td class="{style}">{count}</td>')
+            cells.append(f'<td class="{style}">{escape(count)}</td>')
         worst = as_number(row.get("worst_error_over_budget"))
         over = worst is not None and not worst <= 1  # NaN counts as over the budget
         cells.append(f'<td class="num{" bad" if over else ""}">{escape(ratio_text(worst))}</td>')
@@ -180,67 +180,6 @@ def summary_section(summary):
         ('<p class="note">Counts of checks per status. The worst error is in units of its budget over the passed, '
          "failed and xpassed value checks (above 1 fails); highlighted cells need attention.</p>"),
         f"<table><thead><tr>{head}</tr></thead><tbody>", *body, "</tbody></table>"])
-
-
-def failures_section(records):
-    """The failed, xpassed and error records: message and reproduction, the first SHOWN_FAILURES of them."""
-    bad = [r for r in records if r["status"] in FAILING]
-    parts = [f"<h2>Failures ({len(bad)})</h2>"]
-    if not bad:
-        parts.append("<p>No failures: every check passed, was skipped or met a declared deviation.</p>")
-    for record in bad[:SHOWN_FAILURES]:
-        status = record["status"]
-        parts.append('<div class="failure">')
-        parts.append(f'<h3><span class="status status-{escape(status)}">{escape(status.upper())}</span> '
-                     f"{escape(record['case'])} [{escape(record['dtype'])}] {escape(record['check'])}</h3>")
-        if record.get("message"):
-            parts.append(f"<pre>{escape(str(record['message']))}</pre>")
-        if status == "xpassed":
-            parts.append(f"<p>Expected to fail ({escape(str(record.get('reason') or 'no reason given'))}), "
-                         "but passed.</p>")
-        if record.get("reproduce"):
-            parts.append(f"<p>Reproduce:</p><pre>{escape(str(record['reproduce']))}</pre>")
-        parts.append("</div>")
-    if len(bad) > SHOWN_FAILURES:
-        parts.append(f"<p><strong>... and {len(bad) - SHOWN_FAILURES} more</strong> (all are in the results "
-                     "file).</p>")
-    return "\n".join(parts)
-
-
-def grouped_section(heading, records, key, empty_text):
-    """A table of records grouped by one field (a deviation's reason, a skip's message), largest group first.
-
-    Returns "" when there are no records and no empty_text.
-    """
-    if not records and empty_text is None:
-        return ""
-    groups = defaultdict(list)
-    for record in records:
-        groups[str(record.get(key) or "(none given)")].append(record)
-    parts = [f"<h2>{escape(heading)} ({len(records)} checks)</h2>"]
-    if not records:
-        parts.append(f"<p>{escape(empty_text)}</p>")
-        return "\n".join(parts)
-    with_spec = any(r.get("spec") for r in records)  # declared deviations link their spec note; skips have none
-    spec_head = "<th>spec</th>" if with_spec else ""
-    parts.append(f"<table><thead><tr><th>checks</th><th>{escape(key)}</th>{spec_head}<th>in</th></tr></thead><tbody>")
-    for text, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
-        spec = next((str(r["spec"]) for r in members if r.get("spec")), "")
-        spec_cell = f"<td><code>{escape(spec)}</code></td>" if with_spec else ""
-        where = ", ".join(sorted({f"{r['function']} {r['dtype']}" for r in members}))
-        parts.append(f'<tr><td class="num">{len(members)}</td><td>{escape(text)}{_member_list(members)}</td>'
-                     f"{spec_cell}<td>{escape(where)}</td></tr>")
-    parts.append("</tbody></table>")
-    return "\n".join(parts)
-
-
-def _member_list(members):
-    """A collapsed list of the checks in a group (HTML <details>, which needs no script)."""
-    listed = "".join(f"<li><code>{escape(r['case'])}</code> [{escape(r['dtype'])}] {escape(r['check'])}</li>"
-                     for r in members[:SHOWN_CASES_PER_REASON])
-    more = len(members) - SHOWN_CASES_PER_REASON
-    tail = f"<p>... and {more} more</p>" if more > 0 else ""
-    return f"<details><summary>the checks</summary><ul>{listed}</ul>{tail}</details>"
 
 
 def _scale_text(axis, edge_name):

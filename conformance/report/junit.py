@@ -8,14 +8,15 @@ declared deviations (xfailed) do not fail it; they are listed, with their reason
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-from ..results import FAILING
+from ..results import FAILING, clean_text
 
 FAILURE = tuple(s for s in FAILING if s != "error")  # a JUnit failure; "error" is a JUnit error
-_NOT_XML = {code: None for code in range(32) if chr(code) not in "\t\n\r"}  # characters XML 1.0 cannot hold
 
 
 def _clean(text):
-    return str(text).translate(_NOT_XML)
+    """Any value as text XML 1.0 can hold: control characters, lone surrogates and U+FFFE/U+FFFF escaped
+    (ElementTree escapes &, < and > itself, and quotes in attributes)."""
+    return clean_text(str(text))
 
 
 def _pair_status(records):
@@ -38,16 +39,17 @@ def _describe(record):
     return "\n".join(lines)
 
 
-def _testcase(suite, case_id, dtype, records):
+def _testcase(suite, case_id, dtype, records, seconds):
     function, _, name = case_id.partition("/")
-    element = ET.SubElement(suite, "testcase", classname=function, name=f"{name}[{dtype}]")
+    element = ET.SubElement(suite, "testcase", classname=_clean(function), name=_clean(f"{name}[{dtype}]"),
+                            time=f"{seconds:.3f}")
     status = _pair_status(records)
     if status in ("failure", "error"):
         wanted = FAILURE if status == "failure" else ("error",)
         bad = [r for r in records if r["status"] in wanted]
         first = bad[0]
         summary = f"{first['check']}: {(first.get('message') or first['status']).splitlines()[0]}"
-        detail = ET.SubElement(element, status, message=_clean(summary[:500]), type=first["check"])
+        detail = ET.SubElement(element, status, message=_clean(summary[:500]), type=_clean(first["check"]))
         detail.text = _clean("\n\n".join(_describe(r) for r in bad))
     elif status == "skipped":
         ET.SubElement(element, "skipped", message=_clean((records[0].get("message") or "skipped")[:500]))
@@ -66,28 +68,33 @@ def _properties(parent, environment):
               **{f"{name}_version": version for name, version in (environment.get("versions") or {}).items()}}
     for name, value in values.items():
         if value is not None:
-            ET.SubElement(properties, "property", name=name, value=str(value))
+            ET.SubElement(properties, "property", name=_clean(name), value=_clean(value))
 
 
-def junit_xml(document):
-    """The JUnit XML text of a results document."""
+def junit_xml(document, seconds=None):
+    """The JUnit XML text of a results document; ``seconds`` maps (case, dtype) to the time its oracle and
+    backend calls took (the results file does not keep per-pair times, so that two runs diff cleanly)."""
+    seconds = seconds or {}
     pairs = defaultdict(list)
     for record in document["results"]:
         pairs[(record["function"], record["case"], record["dtype"])].append(record)
     root = ET.Element("testsuites", name="loss-conformance")
-    suites, counts = {}, defaultdict(lambda: defaultdict(int))
+    suites, counts, times = {}, defaultdict(lambda: defaultdict(int)), defaultdict(float)
     for (function, case_id, dtype), records in pairs.items():
         if function not in suites:
-            suites[function] = ET.SubElement(root, "testsuite", name=function)
+            suites[function] = ET.SubElement(root, "testsuite", name=_clean(function))
             _properties(suites[function], document.get("environment", {}))
-        status = _testcase(suites[function], case_id, dtype, records)
+        status = _testcase(suites[function], case_id, dtype, records, seconds.get((case_id, dtype), 0.0))
         counts[function][status] += 1
+        times[function] += seconds.get((case_id, dtype), 0.0)
     for function, suite in suites.items():
         tally = counts[function]
         suite.set("tests", str(sum(tally.values())))
+        suite.set("time", f"{times[function]:.3f}")
         for status, attribute in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
             suite.set(attribute, str(tally[status]))
     for attribute in ("tests", "failures", "errors", "skipped"):
         root.set(attribute, str(sum(int(suite.get(attribute)) for suite in suites.values())))
+    root.set("time", f"{sum(times.values()):.3f}")
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

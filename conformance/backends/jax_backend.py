@@ -1,0 +1,160 @@
+"""JAX (with optax) as a backend: ``pip install "loss-conformance[jax]"``, ``--backend jax``.
+
+jax.nn and optax where they offer the function, jax.numpy otherwise: softmax and log_softmax are jax.nn's;
+cross_entropy is optax's softmax cross-entropy (integer labels, or probabilities with optax.smooth_labels), with
+the class weights and the weighted mean in jax.numpy; nll_loss is jax.numpy alone (optax has none); kl_div is
+optax's pointwise divergence. No JAX loss takes a reduction, so none/mean/sum/batchmean are jax.numpy sums here,
+and a reduction name outside those is unsupported rather than validated by this adapter. Gradients are
+jax.vjp's; float64 needs jax_enable_x64, which the backend turns on. Eager (op by op), as a user calls them.
+"""
+import numpy as np
+
+from . import Capabilities, Outcome, Unsupported, failure
+from ._adapter import class_axis, cpu_only, float64, import_framework, option, wrt_floats
+
+jax = jnp = optax = None  # imported when the backend is instantiated: this module imports without JAX
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _load():
+    global jax, jnp, optax
+    jax, jnp, optax = import_framework(("jax", "jax.numpy", "optax"), "jax")
+    jax.config.update("jax_enable_x64", True)  # float64 cases need it; float32 inputs stay float32
+
+
+def _reduce(loss, reduction, denominator):
+    if reduction not in REDUCTIONS:
+        raise Unsupported(f"JAX losses take no reduction argument; reduction={reduction!r} has no JAX counterpart")
+    if reduction == "none":
+        return loss
+    total = jnp.sum(loss)
+    return total if reduction == "sum" else total / denominator
+
+
+def _class_weights(weight, x, axis):
+    """The weight vector shaped to broadcast along the class axis, or None."""
+    if weight is None:
+        return None
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    return weight.reshape(shape)
+
+
+def _soft_cross_entropy(x, target, weight, axis, smoothing, reduction):
+    """Probability targets: -sum_c w_c q_c log p_c per row, 'mean' over the rows (not weighted)."""
+    labels = optax.losses.smooth_labels(target, smoothing, axis=axis) if smoothing else target
+    w = _class_weights(weight, x, axis)
+    loss = optax.losses.softmax_cross_entropy(x, labels if w is None else w * labels, axis=axis)
+    return _reduce(loss, reduction, loss.size)
+
+
+def _cross_entropy(x, target, weight, kwargs, probabilities):
+    axis, smoothing, reduction = class_axis(x), option(kwargs, "label_smoothing"), option(kwargs, "reduction")
+    if probabilities:
+        return _soft_cross_entropy(x, target, weight, axis, smoothing, reduction)
+    valid = target != option(kwargs, "ignore_index")
+    safe = jnp.where(valid, target, jnp.zeros_like(target))  # an ignored row reads class 0, masked below
+    if smoothing:  # optax smooths one-hot labels: (1 - e) onehot + e / C, weighted per class
+        labels = optax.losses.smooth_labels(jax.nn.one_hot(safe, x.shape[axis], dtype=x.dtype, axis=axis),
+                                            smoothing, axis=axis)
+        w = _class_weights(weight, x, axis)
+        loss = optax.losses.softmax_cross_entropy(x, labels if w is None else w * labels, axis=axis, where=valid)
+    else:
+        loss = optax.losses.softmax_cross_entropy_with_integer_labels(x, safe, axis=axis, where=valid)
+    coefficient = jnp.where(valid, 1 if weight is None else weight[safe], 0).astype(x.dtype)
+    if weight is not None and not smoothing:
+        loss = loss * coefficient
+    return _reduce(loss, reduction, jnp.sum(coefficient))
+
+
+def _nll_loss(x, target, weight, kwargs):
+    axis = class_axis(x)
+    valid = target != option(kwargs, "ignore_index")
+    safe = jnp.where(valid, target, jnp.zeros_like(target))
+    picked = -jnp.take_along_axis(x, jnp.expand_dims(safe, axis), axis=axis).squeeze(axis)
+    coefficient = jnp.where(valid, 1 if weight is None else weight[safe], 0).astype(x.dtype)
+    return _reduce(jnp.where(valid, picked * coefficient, 0), option(kwargs, "reduction"), jnp.sum(coefficient))
+
+
+def _kl_div(x, target, kwargs):
+    divergence = optax.losses.kl_divergence_with_log_targets if option(kwargs, "log_target") \
+        else optax.losses.kl_divergence
+    loss = divergence(x[..., None], target[..., None], axis=-1)  # a trailing axis of 1: torch's pointwise terms
+    reduction = option(kwargs, "reduction")
+    if reduction == "batchmean":
+        return jnp.sum(loss) / (x.shape[0] if x.ndim else 1)
+    return _reduce(loss, reduction, loss.size)
+
+
+def _function(call):
+    """f(input[, target][, weight]) in JAX arrays for this call."""
+    kwargs = call.kwargs
+    if call.function in ("softmax", "log_softmax"):
+        softmax = getattr(jax.nn, call.function)
+        return lambda x: softmax(x, axis=kwargs["dim"])
+    if call.function == "kl_div":
+        return lambda x, t: _kl_div(x, t, kwargs)
+    if call.function == "nll_loss":
+        return lambda x, t, w=None: _nll_loss(x, t, w, kwargs)
+    probabilities = "probability_targets" in call.features
+    if probabilities and "ignore_index" in kwargs:
+        raise Unsupported("optax's softmax_cross_entropy has no ignore_index for probability targets")
+    return lambda x, t, w=None: _cross_entropy(x, t, w, kwargs, probabilities)
+
+
+class JaxBackend:
+    name = "jax"
+    capabilities = Capabilities(
+        functions=("softmax", "log_softmax", "nll_loss", "cross_entropy", "kl_div"),
+        dtypes=("float64", "float32", "float16", "bfloat16"), unsupported=frozenset(), api="array",
+        differentiable=("input", "target"))
+
+    def __init__(self, device="cpu"):
+        cpu_only(self.name, device)
+        _load()
+        self._device = jax.devices("cpu")[0]
+        self._dtypes = {"float64": jnp.float64, "float32": jnp.float32, "float16": jnp.float16,
+                        "bfloat16": jnp.bfloat16}
+
+    def describe(self):
+        import jaxlib
+
+        return {"name": self.name, "framework": "jax", "version": jax.__version__, "jaxlib": jaxlib.__version__,
+                "optax": optax.__version__, "device": str(self._device), "x64": True}
+
+    def _array(self, array, dtype):
+        if array.dtype.kind == "f":  # the values are of `dtype` already: the cast is exact
+            array = array.astype(self._dtypes[dtype])
+        return jax.device_put(array, self._device)
+
+    def run(self, call):
+        function = _function(call)
+        arrays = {name: self._array(a, call.dtype) for name, a in call.arrays.items()}
+        order = [n for n in ("input", "target", "weight") if n in arrays]
+        wrt = wrt_floats(call)
+
+        def f(*differentiated):
+            named = dict(arrays, **dict(zip(wrt, differentiated)))
+            return function(*[named[n] for n in order])
+
+        outcome = Outcome()
+        try:
+            value, vjp = jax.vjp(f, *[arrays[n] for n in wrt])
+            value.block_until_ready()
+        except Unsupported:
+            raise
+        except Exception as error:  # noqa: BLE001 -- JAX's failure is a result
+            outcome.error = failure(error)
+            return outcome
+        outcome.value, outcome.dtype = float64(value), str(value.dtype)
+        if call.grad_output is None:
+            return outcome
+        try:
+            cotangent = self._array(np.asarray(call.grad_output), call.dtype).astype(value.dtype)
+            grads = vjp(cotangent.reshape(value.shape))
+        except Exception as error:  # noqa: BLE001
+            outcome.grad_error = failure(error)
+            return outcome
+        for name, grad in zip(wrt, grads):
+            outcome.grads[name], outcome.grad_dtypes[name] = float64(grad), str(grad.dtype)
+        return outcome

@@ -1,0 +1,108 @@
+"""The framework adapters (conformance/backends/*_backend.py) on a subset of the default corpus, each with its
+declared deviations: no unexpected failure but the framework's known defects, which must still fail (so that a
+fixed release shows), and a coverage figure. A framework that is not installed skips its test with the reason;
+onnxruntime is in the `test` extra, so CI runs its adapter for real (reports/README.md has the full runs).
+Every adapter module imports without its framework, and instantiating it then names the extra to install."""
+import importlib
+import sys
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+import pytest
+
+from conformance.backends import BackendLoadError
+from conformance.session import RunOptions, Session
+
+
+@dataclass(frozen=True)
+class Adapter:
+    name: str
+    module: str  # the framework module pytest.importorskip tries
+    keyword: str  # -k expression of the subset
+    defects: dict  # defect id of reports/README.md -> (case pattern, dtype pattern, check pattern) it fails
+    coverage: tuple  # (lowest, highest) share of the applicable pairs that ran
+
+
+ADAPTERS = {
+    "onnxruntime": Adapter(
+        "onnxruntime", "onnxruntime",
+        "NC-mean or rows- or error-reduction or target-negative or empty-N0 or chunks-N=1000-mean-w=spread",
+        {"O1 float64 LogSoftmax ignores NaN / +inf": ("log_softmax/rows-*", "float64", "nonfinite"),
+         "O2 no validation: negative targets wrap": ("*/error-NC*-target-negative", "*", "raises"),
+         "O2 no validation: unknown reduction = sum": ("*/error-reduction=*", "*", "raises"),
+         "O3 SoftmaxCrossEntropyLoss fails on N = 0": ("cross_entropy/empty-N0*", "*", "call"),
+         "O4 ReduceSum accuracy over many rows": ("*/chunks-N=1000-mean-w=spread-*", "float*", "value")},
+        (0.3, 0.6)),
+    "mlx": Adapter(
+        "mlx", "mlx.core", "NC-mean or row-L=1 or empty-3x0 or neg-inf-log-target",
+        {"M1 float64 exp has float32 accuracy": ("*", "float64", "*"),
+         "M2 nn.log_softmax segfaults on rows of length 1": ("log_softmax/row-L=1", "*", "call"),
+         "M3 nn.log_softmax: wrong shape (or a hang) for an empty axis": ("log_softmax/empty-3x0", "*", "*"),
+         "H kl_div in float16 / bfloat16 (relative accuracy)": ("kl_div/*", "*float16", "*relative"),
+         "H log_softmax in float16 / bfloat16 (relative accuracy)": ("log_softmax/*", "*float16", "*relative")},
+        (0.1, 0.6)),
+    "paddle": Adapter(
+        "paddle", "paddle", "NC-mean or rows-neg-inf or chunks-N=37",
+        {"P1 nll_loss heap corruption": ("nll_loss/*", "*", "call"),
+         "P2 softmax clips x - max at -64": ("*/*neg*inf*", "*", "*"),
+         "P2 (large logits)": ("*/*scale=1e4*", "*", "*"),
+         "P5 'mean' divides by N with ignored rows": ("cross_entropy/*-mean-w=none-*", "*", "*value")},
+        (0.2, 0.7)),
+    "jax": Adapter(
+        "jax", "jax", "NC-mean-w=none-ii=1 or row-L=65 or fuzz-3x5",
+        {"J1 float16 softmax rounds exp(x - max) to float16": ("softmax/row-L=65", "float16", "value"),
+         "J2 half-precision intermediates (relative accuracy)": ("*", "*float16", "*relative"),
+         "X1 'mean' sums before dividing": ("cross_entropy/fuzz-3x5-2bf8260e90", "float64", "nonfinite")},
+        (0.9, 1.0)),
+}
+
+
+def unexplained(records, defects):
+    """(failing records no known defect explains, defects that no longer fail)."""
+    failing = [(r["case"], r["dtype"], r["check"]) for r in records if r["status"] in ("failed", "error", "xpassed")]
+    matched = {d: [f for f in failing if all(fnmatchcase(x, p) for x, p in zip(f, pattern))]
+               for d, pattern in defects.items()}
+    explained = {f for found in matched.values() for f in found}
+    return sorted(set(failing) - explained), sorted(d for d, found in matched.items() if not found)
+
+
+def run_subset(adapter, tmp_path):
+    options = RunOptions(backend=adapter.name, keyword=adapter.keyword, jobs=1, timeout=60,
+                         cache_dir=tmp_path / "oracle")
+    session = Session(options)
+    records, _ = session.run()
+    return records, session.summary(records)
+
+
+@pytest.mark.parametrize("name", sorted(ADAPTERS))
+def test_an_adapter_fails_only_its_known_defects_on_a_subset(name, tmp_path):
+    adapter = ADAPTERS[name]
+    pytest.importorskip(adapter.module, reason=f'the {name} adapter needs pip install "loss-conformance[{name}]"')
+    records, summary = run_subset(adapter, tmp_path)
+    unknown, fixed = unexplained(records, adapter.defects)
+    assert not unknown, f"failures that no known defect explains: {unknown[:10]}"
+    assert not fixed, f"known defects that pass now (fixed upstream? update reports/README.md): {fixed}"
+    low, high = adapter.coverage
+    assert low <= summary["coverage"]["share"] <= high, summary["coverage"]
+
+
+@pytest.mark.parametrize("name, module", [("jax", "jax"), ("onnxruntime", "onnxruntime"), ("paddle", "paddle"),
+                                          ("mlx", "mlx.core")])
+def test_an_adapter_imports_without_its_framework_and_names_the_extra(name, module, monkeypatch):
+    monkeypatch.setitem(sys.modules, module.split(".")[0], None)  # `import <framework>` now raises ImportError
+    for loaded in [m for m in sys.modules if m.startswith(module.split(".")[0] + ".")]:
+        monkeypatch.setitem(sys.modules, loaded, None)
+    monkeypatch.delitem(sys.modules, f"conformance.backends.{name}_backend", raising=False)
+    adapter = importlib.import_module(f"conformance.backends.{name}_backend")
+    backend_class = next(v for k, v in vars(adapter).items() if k.endswith("Backend") and isinstance(v, type))
+    assert backend_class.name == name and backend_class.capabilities.api == "array"
+    with pytest.raises(BackendLoadError, match=rf'pip install "loss-conformance\[{name}\]"'):
+        backend_class()
+
+
+def test_every_adapter_is_an_entry_point():
+    from importlib.metadata import entry_points
+
+    points = {ep.name: ep.value for ep in entry_points(group="loss_conformance.backends")}
+    for name in ("jax", "onnxruntime", "paddle", "mlx"):
+        assert points.get(name, "").startswith(f"conformance.backends.{name}_backend:"), points

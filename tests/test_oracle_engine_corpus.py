@@ -1,0 +1,87 @@
+"""Cross-validation on the corpus: the mpmath and arb engines agree on a seeded sample of the default corpus.
+
+Each sampled (case, dtype) is called as conformance/reference.py calls the oracle (the dtype-rounded inputs,
+the case's upstream gradient), forward and VJP; values, gradients and scales must agree to the certified bits
+and the stored float64 pairs within 2**-100 of the scale (oracle/crosscheck.py). The whole corpus is compared
+by benchmarks/oracle_crosscheck.py (figures in docs/oracle-engines.md).
+"""
+import random
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from oracle.crosscheck import compare_engines
+
+pytest.importorskip("flint", reason="the arb engine needs python-flint")
+from conformance.casefile import load_cases  # noqa: E402
+from conformance.inputs import make_inputs, rounded_inputs  # noqa: E402
+from conformance.reference import oracle_calls  # noqa: E402
+
+SAMPLE_SEED = 14  # the issue that introduced the engines
+SAMPLE_SIZE = 80  # (case, dtype) pairs
+MAX_ELEMENTS = 4096  # per input: keeps the mpmath side of the sample to a few seconds
+OPT_IN_TAGS = {"large", "slow"}
+
+
+@lru_cache(maxsize=1)
+def _sampled_pairs():
+    pairs = [(case, dtype) for case in load_cases() if not set(case.tags) & OPT_IN_TAGS
+             for dtype in case.dtypes]
+    pairs = [(case, dtype) for case, dtype in pairs if _input_size(case) <= MAX_ELEMENTS]
+    return tuple(random.Random(SAMPLE_SEED).sample(pairs, SAMPLE_SIZE))
+
+
+def _input_size(case):
+    """Elements of the case's input, from its spec where it gives a shape (generating every input is slow)."""
+    spec = case.inputs["input"]
+    if "shape" in spec:
+        return int(np.prod(spec["shape"], dtype=np.int64))
+    return make_inputs(case)["input"].size
+
+
+def _sample():
+    return [pytest.param(case, dtype, id=f"{case.full_id}[{dtype}]") for case, dtype in _sampled_pairs()]
+
+
+@pytest.mark.parametrize("case, dtype", _sample())
+def test_engines_agree_on_the_corpus_sample(case, dtype):
+    for label, function, positional, kwargs in oracle_calls(case, dtype):
+        comparison = compare_engines(function, *positional, **kwargs)
+        assert comparison.ok, f"{label}: {comparison.problems[:5]}"
+
+
+def test_the_sample_covers_every_function():
+    functions = {case.function for case, _ in _sampled_pairs()}
+    assert functions == {"cross_entropy", "nll_loss", "kl_div", "softmax", "log_softmax"}, functions
+    assert len({dtype for _, dtype in _sampled_pairs()}) >= 3  # several dtypes
+
+
+def test_reference_results_of_both_engines_agree_within_2_to_the_minus_100():
+    """What the cache stores: the Wanted pairs of conformance.reference from either engine (one case per
+    function, the first of the sample)."""
+    from conformance.reference import compute_expected
+    seen = set()
+    for case, dtype in _sampled_pairs():
+        if case.function in seen:
+            continue
+        seen.add(case.function)
+        arrays = rounded_inputs(make_inputs(case), dtype)
+        results = [compute_expected(case.function, arrays, case.kwargs, dtype, case.seed, case.grad,
+                                    grad_output_kind=case.grad_output, engine=engine)
+                   for engine in ("mpmath", "arb")]
+        assert results[0].error == results[1].error
+        for name in ("value", "grad_input", "grad_target"):
+            a, b = (getattr(r, name) for r in results)
+            assert (a is None) == (b is None)
+            if a is not None:
+                _assert_pairs_close(a, b, f"{case.full_id}[{dtype}] {name}")
+
+
+def _assert_pairs_close(a, b, label):
+    assert np.array_equal(np.isnan(a.hi), np.isnan(b.hi)), label
+    finite = np.isfinite(a.hi)
+    assert np.array_equal(a.hi[~finite & ~np.isnan(a.hi)], b.hi[~finite & ~np.isnan(b.hi)]), label
+    # (hi - hi') + (lo - lo') in float64: hi and hi' are equal or one ulp apart, so hi - hi' is exact.
+    difference = np.abs((a.hi[finite] - b.hi[finite]) + (a.lo[finite] - b.lo[finite]))
+    assert np.all(difference <= np.ldexp(a.scale[finite], -100) + 2.0 ** -1074), label
