@@ -882,6 +882,23 @@ def test_a_case_whose_oracle_does_not_finish_is_a_case_error_after_the_oracle_ti
 # --- Ctrl-C: one line, from the parent --------------------------------------------------------------------------
 
 
+def _process_group_states(group):
+    """For a failure message: each process of the group with its state and signal masks (Linux /proc)."""
+    states = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.getpgid(int(entry.name)) != group:
+                continue
+            fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")[:80].decode(errors="replace")
+            states.append(f"{entry.name} {fields['State'].strip()} SigBlk {fields['SigBlk'].strip()} SigIgn "
+                          f"{fields['SigIgn'].strip()} SigCgt {fields['SigCgt'].strip()} wchan "
+                          f"{(entry / 'wchan').read_text()} {command}")
+        except (OSError, KeyError, ValueError):
+            continue
+    return "; ".join(states) or "no process of the group found"
+
+
 def test_ctrl_c_prints_one_line_and_no_worker_traceback(workspace):
     started = workspace / "sleepy-started"
     (workspace / "lc_sleepy_backend.py").write_text(textwrap.dedent(f"""\
@@ -912,8 +929,9 @@ def test_ctrl_c_prints_one_line_and_no_worker_traceback(workspace):
     try:
         _, err = process.communicate(timeout=60)
     except subprocess.TimeoutExpired:
+        states = _process_group_states(process.pid)
         os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail(f"still running 60 s after Ctrl-C; its stderr: {process.communicate()[1]!r}")
+        pytest.fail(f"still running 60 s after Ctrl-C; its stderr: {process.communicate()[1]!r}; {states}")
     assert process.returncode == 130, err
     assert "Traceback" not in err and err.strip().startswith("interrupted: ") and err.count("\n") == 1, err
     assert "--resume" in err, err  # the journal was open: the message says how to continue
