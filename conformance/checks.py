@@ -5,15 +5,17 @@
 """
 import time
 import traceback
+from dataclasses import replace
 
 import numpy as np
 
 from .backends import Call, Outcome, capabilities_of, failure
 from .compare import CheckResult, compare_array
-from .features import required_features
+from .features import SOFTMAXES, required_features
 from .inputs import rounded_inputs
 from .results import make_record
 from .support import skip_check, skipped, unsupported_call
+from .tolerances import sum_lengths
 
 UNSUPPORTED_ERRORS = ("NotImplementedError", "Unsupported")
 
@@ -37,28 +39,28 @@ def _error_case_checks(case, expected, outcome):
                                              f"(the oracle raises {expected.error})", n=1, bad=1)]
 
 
-def _gradient_checks(name, wanted, outcome, dtype, budget, relative, grad_output):
+def _gradient_checks(name, wanted, outcome, dtype, budget, grad_output):
     prefix = f"grad_{name}."
     if outcome.grad_error and outcome.grad_error[0] in UNSUPPORTED_ERRORS:
         return [unsupported_call(*outcome.grad_error, check=prefix + "value")]
     if outcome.grad_error or name not in outcome.grads:
         why = _describe_error(outcome.grad_error) if outcome.grad_error else "no gradient was returned"
         return [CheckResult(prefix + "value", "failed", f"backward failed: {why}", n=1, bad=1)]
-    if relative is not None and grad_output is not None and grad_output.size:
+    budget = budget(f"grad_{name}")
+    if budget.relative is not None and grad_output is not None and grad_output.size:
         largest = float(np.max(np.abs(grad_output))) if np.all(np.isfinite(grad_output)) else 1.0
-        relative = relative._replace(floor_factor=max(1.0, largest))
-    return compare_array(outcome.grads[name], outcome.grad_dtypes.get(name), wanted, dtype,
-                         budget(f"grad_{name}"), prefix=prefix, relative=relative)
+        budget = budget._replace(relative=budget.relative._replace(floor_factor=max(1.0, largest)))
+    return compare_array(outcome.grads[name], outcome.grad_dtypes.get(name), wanted, dtype, budget, prefix=prefix)
 
 
-def _value_checks(expected, outcome, dtype, budget, relative, not_differentiable):
+def _value_checks(expected, outcome, dtype, budget, not_differentiable, value_dtype):
     if outcome.unsupported:
         return [unsupported_call(*outcome.unsupported)]
     if outcome.error:
         return [CheckResult("call", "failed", f"raised {_describe_error(outcome.error)}, but should return a value",
                             n=1, bad=1)]
     checks = [CheckResult("call", "passed", n=1)]
-    checks += compare_array(outcome.value, outcome.dtype, expected.value, dtype, budget("value"), relative=relative)
+    checks += compare_array(outcome.value, outcome.dtype, expected.value, value_dtype, budget("value", value_dtype))
     if "input" in not_differentiable:  # forward only: the oracle computed no gradient either
         checks.append(skipped("the backend takes no gradients", check="grad_input.value"))
     for name, wanted in (("input", expected.grad_input), ("target", expected.grad_target)):
@@ -66,7 +68,7 @@ def _value_checks(expected, outcome, dtype, budget, relative, not_differentiable
             checks.append(skipped(f"the backend takes no gradient with respect to the {name}",
                                   check=f"grad_{name}.value"))
         elif wanted is not None:
-            checks += _gradient_checks(name, wanted, outcome, dtype, budget, relative, expected.grad_output)
+            checks += _gradient_checks(name, wanted, outcome, dtype, budget, expected.grad_output)
     return checks
 
 
@@ -93,19 +95,31 @@ def _same_bits(array, original):
     return array.shape == original.shape and array.dtype == original.dtype and array.tobytes() == original.tobytes()
 
 
-def integrity_check(outcome):
-    """The inputs.unchanged check: a backend must not modify the tensors it is given (fused kernels that write
-    gradients into the logits by design declare it as a deviation)."""
-    if not outcome.modified_inputs:
+def integrity_check(outcome, capabilities):
+    """The inputs.unchanged check: a backend must not modify the tensors it is given, unless it declares that it
+    writes the gradient into the logits (Capabilities.in_place_gradient: then only the other arguments count)."""
+    modified = [name for name in outcome.modified_inputs
+                if not (capabilities.in_place_gradient and name == "input")]
+    if not modified:
         return CheckResult("inputs.unchanged", "passed", n=1)
     return CheckResult("inputs.unchanged", "failed", f"the backend modified its arguments in place: "
-                       f"{', '.join(outcome.modified_inputs)}", n=1, bad=1)
+                       f"{', '.join(modified)}", n=1, bad=1)
 
 
-def check_in_dtype(case, dtype, arrays, features, backend, cache, tolerances, notify, context=None):
+def value_dtype(function, dtype, capabilities):
+    """The dtype a backend's value is judged in: the dtype under test, or the loss dtype it declared for the
+    16-bit dtypes (Capabilities.loss_dtype: a float32 loss of bfloat16 logits is checked as float32)."""
+    if capabilities.loss_dtype and function not in SOFTMAXES and dtype in ("float16", "bfloat16"):
+        return capabilities.loss_dtype
+    return dtype
+
+
+def check_in_dtype(case, dtype, arrays, features, backend, cache, tolerances, notify, context=None,
+                   capabilities=None):
     """(list of CheckResult, timings) for one case in one dtype the backend supports; context (of the run) may
     ask for parity with torch (conformance/parity.py)."""
-    differentiable = capabilities_of(backend).differentiable
+    capabilities = capabilities or capabilities_of(backend)
+    differentiable = capabilities.differentiable
     wants_grad = case.expect_error is None and case.grad and "input" in differentiable
     start = time.perf_counter()
     notify("oracle")  # the oracle runs under its own time limit (--oracle-timeout), not the backend's
@@ -122,25 +136,25 @@ def check_in_dtype(case, dtype, arrays, features, backend, cache, tolerances, no
     outcome = _call_backend(backend, call, notify)
     timings["backend_s"] = time.perf_counter() - start
 
-    def budget(check):
-        return tolerances.budget(case.function, check, dtype, case.kwargs) * case.tolerance_factor
+    lengths = sum_lengths(case.function, case.kwargs, arrays)
 
-    relative = tolerances.relative_budget(dtype)
-    if relative is not None and case.tolerance_factor != 1:
-        relative = relative._replace(budget=relative.budget * case.tolerance_factor)
+    def budget(check, judged_in=dtype):
+        return tolerances.resolve(case.function, check, judged_in, case.kwargs, lengths,
+                                  capabilities.summation_order, case.tolerance_factor, capabilities.dtype_roundings)
+
     if case.expect_error:
         checks = _error_case_checks(case, expected, outcome)
     else:
         not_differentiable = () if not case.grad else \
             tuple(name for name in ("input", "target") if name not in differentiable)
-        checks = _value_checks(expected, outcome, dtype, budget, relative, not_differentiable)
+        checks = _value_checks(expected, outcome, dtype, budget, not_differentiable,
+                               value_dtype(case.function, dtype, capabilities))
     parity = (context or {}).get("parity")
     if parity is not None and not outcome.unsupported:
         from .parity import apply_parity
 
-        checks = apply_parity(parity, case, dtype, call, checks, outcome, expected, budget, relative,
-                              context["device"])
-    return checks + ([] if outcome.unsupported else [integrity_check(outcome)]), timings
+        checks = apply_parity(parity, case, dtype, call, checks, outcome, expected, budget, context["device"])
+    return checks + ([] if outcome.unsupported else [integrity_check(outcome, capabilities)]), timings
 
 
 def check_case(case, dtypes, backend, cache, tolerances, context, notify=lambda state: None):
@@ -154,13 +168,16 @@ def check_case(case, dtypes, backend, cache, tolerances, context, notify=lambda 
         return
     size = int(source_arrays["input"].size) if "input" in source_arrays else None
     capabilities = capabilities_of(backend)
+    if (context or {}).get("conventions"):  # --conventions torch: judged on torch's API conventions too
+        capabilities = replace(capabilities, conventions=context["conventions"])
     for dtype in dtypes:
         try:
             arrays = rounded_inputs(source_arrays, dtype)
             features = required_features(case, arrays, dtype)
             skip = skip_check(case, dtype, arrays, features, backend, capabilities, notify)
             results, timings = ([skip], {}) if skip else check_in_dtype(case, dtype, arrays, features, backend,
-                                                                        cache, tolerances, notify, context)
+                                                                        cache, tolerances, notify, context,
+                                                                        capabilities)
         except Exception:  # noqa: BLE001 -- a harness problem: report it against this case and go on
             detail = traceback.format_exc(limit=-3)
             results, timings = [CheckResult("harness", "error", f"internal error:\n{detail}")], {}

@@ -31,6 +31,7 @@ class CheckResult:
     skip_kind: str | None = None  # for a skipped check: "unsupported" or "not-applicable" (support.py)
     missing: list | None = None  # the features the backend lacks, for an unsupported case
     parity: str | None = None  # "torch": failed against the oracle, passed as equal to torch's declared deviation
+    grade: str | None = None  # the tightest summation order whose bound holds the error (tolerances.Budget.grade)
 
 
 def _pattern(values):
@@ -154,16 +155,19 @@ def check_relative(got, wanted, dtype, relative, check="relative"):
     return result
 
 
-def compare_array(got, got_dtype, wanted, dtype, budget_u, prefix="", relative=None):
-    """shape, dtype, NaN/inf pattern and value checks of one array, and the relative-accuracy check where the
-    dtype has one (``relative``: a tolerances.RelativeBudget); later checks skip when the shape differs."""
+def compare_array(got, got_dtype, wanted, dtype, budget, prefix=""):
+    """shape, dtype, NaN/inf pattern and value checks of one array against a tolerances.Budget, with the grade of
+    its error, and the relative-accuracy check where the budget has one; later checks skip when the shape
+    differs."""
     names = [f"{prefix}{name}" for name in ("shape", "dtype", "nonfinite", "value", "relative")]
     shape = check_shape(got, wanted, names[0])
     results = [shape, check_result_dtype(got_dtype, dtype, names[1])]
     if shape.status != "passed":
         reason = "not compared: the shape differs (see the shape check)"
-        return results + [CheckResult(name, "skipped", reason) for name in names[2:4 + (relative is not None)]]
-    results += [check_pattern(got, wanted, dtype, names[2]), check_values(got, wanted, dtype, budget_u, names[3])]
-    if relative is not None:
-        results.append(check_relative(got, wanted, dtype, relative, names[4]))
+        return results + [CheckResult(name, "skipped", reason) for name in names[2:4 + (budget.relative is not None)]]
+    values = check_values(got, wanted, dtype, budget.scale_u, names[3])
+    values.grade = budget.grade(values.error_u)
+    results += [check_pattern(got, wanted, dtype, names[2]), values]
+    if budget.relative is not None:
+        results.append(check_relative(got, wanted, dtype, budget.relative, names[4]))
     return results

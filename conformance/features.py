@@ -12,7 +12,12 @@ from .layout import class_dim
 
 LOSSES = ("nll_loss", "cross_entropy")
 SOFTMAXES = ("softmax", "log_softmax")
-TORCH_API = ("module_form", "legacy_reduction", "implicit_dim", "uint8_target", "dim_of_0_dim")
+# torch's API conventions, beside the documented semantics of the losses (docs/backends.md, "Conventions"): the
+# module classes, the legacy size_average/reduce, the implicit softmax dim, which target dtypes and shapes are
+# accepted, the exact weight shape, the 'elementwise_mean' alias, broadcasting, the type of dim. A backend is judged
+# on them only when it takes torch's conventions as its contract (Capabilities.conventions == "torch").
+TORCH_API = ("module_form", "legacy_reduction", "implicit_dim", "uint8_target", "dim_of_0_dim", "target_dtype",
+             "weight_shape", "target_shape_1", "reduction_alias", "broadcast", "dim_type")
 FEATURES = TORCH_API + (
     "shape:0-dim", "shape:1-dim", "shape:k-dim", "empty", "nonfinite_input", "weight", "ignore_index",
     "ignore_index_class", "label_smoothing", "probability_targets", "log_target",
@@ -111,10 +116,45 @@ def _torch_api_features(case, arrays):
         found.add("implicit_dim")
     if case.function in SOFTMAXES and arrays["input"].ndim == 0:
         found.add("dim_of_0_dim")
-    target = arrays.get("target")
-    if target is not None and target.dtype == np.uint8:
-        found.add("uint8_target")
+    found |= _target_conventions(case, arrays)
+    if kwargs.get("reduction") == "elementwise_mean":
+        found.add("reduction_alias")
+    dim = kwargs.get("dim")
+    if case.function in SOFTMAXES and dim is not None and (isinstance(dim, bool) or not isinstance(dim, int)):
+        found.add("dim_type")
     return found
+
+
+def _target_conventions(case, arrays):
+    """The target and weight conventions a case relies on: dtypes other than int64 class indices or floating
+    probabilities, a (1,) target of an unbatched input, a weight of C elements in another shape, broadcasting."""
+    x, target, weight, found = arrays["input"], arrays.get("target"), arrays.get("weight"), set()
+    if target is None:
+        return found
+    if case.function == "kl_div":
+        if target.shape != x.shape and _broadcastable(x.shape, target.shape):
+            found.add("broadcast")
+        return found
+    if target.dtype == np.uint8:
+        found.add("uint8_target")
+    probabilities = target.shape == x.shape and x.ndim > 0
+    if (probabilities and target.dtype.kind != "f") or (not probabilities and target.dtype not in (np.int64,
+                                                                                                 np.uint8)):
+        found.add("target_dtype")
+    if x.ndim == 1 and target.shape == (1,):
+        found.add("target_shape_1")
+    classes = x.shape[class_dim(x.ndim)] if x.ndim else 0
+    if weight is not None and weight.size == classes and weight.shape != (classes,):
+        found.add("weight_shape")
+    return found
+
+
+def _broadcastable(first, second):
+    try:
+        np.broadcast_shapes(first, second)
+    except ValueError:
+        return False
+    return True
 
 
 def required_features(case, arrays, dtype):

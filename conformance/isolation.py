@@ -24,7 +24,7 @@ from collections import deque
 from contextlib import contextmanager
 from multiprocessing.connection import wait
 
-from .backends import BackendLoadError, load_backend
+from .backends import BackendLoadError, declared_choices, load_backend
 from .checks import check_case
 from .compare import CheckResult
 from .reference import OracleCache
@@ -73,7 +73,7 @@ def _serve(connection, spec, device, cache_dir, tolerances_path, context, thread
         return
     for fatal in (signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL):
         signal.signal(fatal, signal.SIG_DFL)  # a library's crash handler must not turn a crash into a hang
-    connection.send(("ready", backend.describe()))
+    connection.send(("ready", backend.describe(), declared_choices(backend, context.get("conventions"))))
     while True:
         message = connection.recv()
         if message[0] == "stop":
@@ -126,6 +126,7 @@ class WorkerPool:
         self.jobs, self.timeout, self.context = max(1, jobs), timeout, context
         self.oracle_timeout = DEFAULT_ORACLE_TIMEOUT if oracle_timeout is None else oracle_timeout
         self.backend_description, self.cache_stats = None, {"hits": 0, "misses": 0}
+        self.declared = {}  # the backend's declared design choices (backends.declared_choices)
         self._workers = None
 
     def _start(self):
@@ -141,7 +142,7 @@ class WorkerPool:
         if message[0] == "fatal":
             worker.stop(kill=True)
             raise WorkerStartError(message[1])
-        self.backend_description = message[1]
+        self.backend_description, self.declared = message[1], message[2]
         return worker
 
     def _failure(self, worker, reason, died, queue):

@@ -28,7 +28,7 @@ def _torch(device):
     return _TORCH[device]
 
 
-def _against_torch(check, outcome, theirs_outcome, expected, dtype, budget, relative):
+def _against_torch(check, outcome, theirs_outcome, expected, dtype, budget):
     """{check name: CheckResult} of the kernel's array that ``check`` is about, compared with torch's."""
     prefix = check.rpartition(".")[0] if check.startswith("grad_") else ""
     field = prefix.removeprefix("grad_")
@@ -41,7 +41,7 @@ def _against_torch(check, outcome, theirs_outcome, expected, dtype, budget, rela
         return {}
     scale = wanted.scale if wanted is not None and wanted.hi.shape == theirs.shape else np.abs(theirs) + 1.0
     results = compare_array(got, got_dtype, Wanted(theirs, np.zeros_like(theirs), scale), dtype,
-                            budget(prefix or "value"), prefix=f"{prefix}." if prefix else "", relative=relative)
+                            budget(prefix or "value"), prefix=f"{prefix}." if prefix else "")
     return {result.check: result for result in results}
 
 
@@ -51,14 +51,14 @@ def _agrees(check, against):
     return check in against and against[check].status == "passed"
 
 
-def apply_parity(parity, case, dtype, call, results, outcome, expected, budget, relative, device):
+def apply_parity(parity, case, dtype, call, results, outcome, expected, budget, device):
     """The check results, with failures that torch shares on its declared deviations turned into parity passes."""
     failed = [r for r in results if r.status == "failed" and parity.deviation(case.full_id, dtype, r.check)]
     if not failed:
         return results
     theirs = _torch(device).run(call)
     for result in failed:
-        if _agrees(result.check, _against_torch(result.check, outcome, theirs, expected, dtype, budget, relative)):
+        if _agrees(result.check, _against_torch(result.check, outcome, theirs, expected, dtype, budget)):
             entry = parity.deviation(case.full_id, dtype, result.check)
             result.status, result.parity = "passed", "torch"
             result.message = f"matches torch's declared deviation: {entry.reason}"

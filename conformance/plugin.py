@@ -43,6 +43,9 @@ def pytest_addoption(parser):
     group.addoption("--loss-parity", metavar="TARGET", default=None, choices=("torch",),
                     help="For kernels that aim at torch's behaviour: on torch's declared deviations, a result equal "
                          "to torch's also passes.")
+    group.addoption("--loss-conventions", metavar="NAME", default=None, choices=("torch",),
+                    help="Judge a torch-API namespace on torch's API conventions too, not only on the documented "
+                         "semantics of the losses.")
     group.addoption("--loss-json", metavar="PATH", default=None,
                     help="Write the results of the conformance tests that ran as a results file (the format of "
                          "`loss-conformance run --json`, for `report` and `diff`), also under xdist.")
@@ -97,7 +100,8 @@ def run_options(config):
         xfail_paths=tuple(here / p for p in xfails) if xfails else None,
         include_tags=tuple(config.getoption("loss_include_tag")),
         jobs=1 if config.getoption("loss_isolate") else 0, timeout=_timeout(config.getoption("loss_timeout")),
-        cache_dir=here / cache_dir if cache_dir else default_cache_dir(), parity=config.getoption("loss_parity"))
+        cache_dir=here / cache_dir if cache_dir else default_cache_dir(), parity=config.getoption("loss_parity"),
+        conventions=config.getoption("loss_conventions"))
 
 
 def pytest_configure(config):

@@ -85,10 +85,12 @@ def make_record(case, dtype, result, context, size=None):
     return record
 
 
-def summarize(records):
-    """Counts per status, and per (function, dtype): counts, and the worst error relative to its budget."""
+def summarize(records, grades=()):
+    """Counts per status, and per (function, dtype): counts, the worst error relative to its budget, and the
+    accuracy grade: the loosest of the checks' grades, on the ladder ``grades`` (tightest order first)."""
     totals = Counter(record["status"] for record in records)
-    table = defaultdict(lambda: {"counts": Counter(), "worst_ratio": None, "worst_case": None})
+    table = defaultdict(lambda: {"counts": Counter(), "worst_ratio": None, "worst_case": None, "grade": None,
+                                 "grade_rank": -1})
     for record in records:
         cell = table[(record["function"], record["dtype"])]
         cell["counts"][record["status"]] += 1
@@ -97,11 +99,26 @@ def summarize(records):
             ratio = record["error_u"] / record["budget_u"]
             if cell["worst_ratio"] is None or ratio > cell["worst_ratio"]:
                 cell["worst_ratio"], cell["worst_case"] = ratio, f"{record['case']} [{record['check']}]"
+        grade = record.get("grade")
+        if grade and record["status"] in MEASURED:
+            rank = grades.index(grade) if grade in grades else len(grades)
+            if rank > cell["grade_rank"]:
+                cell["grade"], cell["grade_rank"] = grade, rank
     rows = [{"function": f, "dtype": d, **{s: cell["counts"][s] for s in STATUSES},
-             "worst_error_over_budget": cell["worst_ratio"], "worst_case": cell["worst_case"]}
+             "worst_error_over_budget": cell["worst_ratio"], "worst_case": cell["worst_case"],
+             "grade": cell["grade"]}
             for (f, d), cell in sorted(table.items())]
     return {"totals": {s: totals[s] for s in STATUSES}, "checks": len(records), "table": rows,
             "coverage": coverage(records), "parity": sum(1 for record in records if record.get("parity"))}
+
+
+def summarize_as(records, summary):
+    """The summary of records judged as an earlier ``summary`` says (its judged_by and grade ladder): what a
+    merge of shards or a report of an older file computes again."""
+    judged = (summary or {}).get("judged_by") if isinstance(summary, dict) else None
+    judged = judged if isinstance(judged, dict) else None
+    result = summarize(records, tuple((judged or {}).get("grades", ())))
+    return dict(result, judged_by=judged) if judged else result
 
 
 def coverage(records):

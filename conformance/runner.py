@@ -6,7 +6,7 @@ deviations and adds up the timings, each in this one place.
 """
 from typing import NamedTuple
 
-from .backends import BackendLoadError, load_backend
+from .backends import BackendLoadError, declared_choices, load_backend
 from .checks import check_case
 from .deviations import DeviationSet, default_deviation_paths
 from .isolation import WorkerPool
@@ -30,18 +30,19 @@ class Runner:
     runs up to N isolated workers, each call under ``timeout`` seconds. Use as a context manager, or close()."""
 
     def __init__(self, spec, device="cpu", *, jobs=1, timeout=60.0, cache_dir=None, tolerances_path=None,
-                 deviations=None, strict=True, cases_arg=False, parity=None, oracle_timeout=None):
+                 deviations=None, strict=True, cases_arg=False, parity=None, oracle_timeout=None, conventions=None):
         self.spec, self.device, self.jobs, self.timeout = spec, device, jobs, timeout
         self.oracle_timeout = oracle_timeout
         self.cache_dir, self.tolerances_path = cache_dir, tolerances_path
         self.deviations, self.strict = deviations, strict  # None: the backend's own, cases/xfails/<name>.yaml
-        self.context = {"spec": spec, "device": device, "cases_arg": bool(cases_arg)}
+        self.context = {"spec": spec, "device": device, "cases_arg": bool(cases_arg), "conventions": conventions}
         if parity:  # torch's deviations travel with the context: the checks apply them where torch agrees
             from .parity import parity_deviations
 
             self.context["parity"] = parity_deviations(parity)
         self.timings = dict.fromkeys(TIMING_KEYS, 0.0)
         self.description = None  # the backend's describe(), known once it is loaded
+        self.declared = {}  # its declared design choices (backends.declared_choices), known then too
         self._backend = self._cache = self._tolerances = self._pool = None
 
     @classmethod
@@ -50,7 +51,7 @@ class Runner:
         return cls(options.backend, options.device, jobs=options.jobs, timeout=options.timeout,
                    cache_dir=options.cache_dir, tolerances_path=options.tolerances, deviations=deviations,
                    strict=options.strict, cases_arg=bool(options.case_paths), parity=options.parity,
-                   oracle_timeout=options.oracle_timeout)
+                   oracle_timeout=options.oracle_timeout, conventions=options.conventions)
 
     def open(self, workers=None):
         """Load the backend here, or start the workers (``workers`` caps how many); raises BackendLoadError."""
@@ -60,12 +61,13 @@ class Runner:
                 self._cache = OracleCache(self.cache_dir)
                 self._backend = _load_here(self.spec, self.device)
                 self.description = self._backend.describe()
+                self.declared = declared_choices(self._backend, self.context["conventions"])
         else:
             if self._pool is None:
                 self._pool = WorkerPool(self.spec, self.device, self.cache_dir, self.tolerances_path, self.context,
                                         self.jobs, self.timeout, oracle_timeout=self.oracle_timeout)
             self._pool.open(workers)
-            self.description = self._pool.backend_description
+            self.description, self.declared = self._pool.backend_description, self._pool.declared
         if self.deviations is None:  # looked up by the backend's own name, once it is known
             self.deviations = DeviationSet.from_paths(default_deviation_paths(self.name))
         return self

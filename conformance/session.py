@@ -12,7 +12,7 @@ from .results import environment, summarize
 from .runner import Runner
 from .select import select_cases
 from .shard import shard_selection
-from .tolerances import Tolerances
+from .tolerances import Tolerances, judged_by
 
 
 @dataclass
@@ -34,6 +34,7 @@ class RunOptions:
     strict: bool = True
     parity: str | None = None  # "torch": torch's behaviour passes on torch's declared deviations (parity.py)
     shard: tuple | None = None  # (K, N): run the K-th of N parts of the selection (shard.py)
+    conventions: str | None = None  # "torch": judge a namespace on torch's API conventions too (features.py)
 
 
 class Session:
@@ -51,7 +52,7 @@ class Session:
             self.shard = {"index": options.shard[0], "count": options.shard[1], "total": total,
                           "positions": positions}
         given = None if options.xfail_paths is None else DeviationSet.from_paths(options.xfail_paths)
-        Tolerances.load(options.tolerances)  # a broken budget file is a configuration error: say so now
+        self.tolerances = Tolerances.load(options.tolerances)  # a broken budget file: a configuration error now
         self.runner = Runner.from_options(options, given)  # given None: the backend's own, once it is loaded
 
     def open(self):
@@ -97,4 +98,6 @@ class Session:
         return environment(self.runner.description, self.options)
 
     def summary(self, records):
-        return summarize(records)
+        """The summary of the records, with what judged them (tolerances.judged_by)."""
+        ladder = tuple(self.tolerances.accumulation.get("grades", ()))
+        return dict(summarize(records, ladder), judged_by=judged_by(self.tolerances, self.runner.declared))

@@ -30,8 +30,7 @@ ADAPTERS = {
         {"O1 float64 LogSoftmax ignores NaN / +inf": ("log_softmax/rows-*", "float64", "nonfinite"),
          "O2 no validation: negative targets wrap": ("*/error-NC*-target-negative", "*", "raises"),
          "O2 no validation: unknown reduction = sum": ("*/error-reduction=*", "*", "raises"),
-         "O3 SoftmaxCrossEntropyLoss fails on N = 0": ("cross_entropy/empty-N0*", "*", "call"),
-         "O4 ReduceSum accuracy over many rows": ("*/chunks-N=1000-mean-w=spread-*", "float*", "value")},
+         "O3 SoftmaxCrossEntropyLoss fails on N = 0": ("cross_entropy/empty-N0*", "*", "call")},
         (0.3, 0.6)),
     "mlx": Adapter(
         "mlx", "mlx.core", "NC-mean or row-L=1 or empty-3x0 or neg-inf-log-target",

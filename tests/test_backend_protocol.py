@@ -148,7 +148,16 @@ def test_a_kernel_supporting_only_n_c_runs_without_false_failures(workspace):
     statuses = {key: record["status"] for key, record in by_check.items()}
     assert "failed" not in statuses.values() and "error" not in statuses.values(), statuses
     assert by_check[("C", "call")]["skip_kind"] == "unsupported"
-    assert session.summary(list(by_check.values()))["coverage"]["share"] == 4 / 6
+    # the legacy size_average/reduce spelling is torch's convention: it does not apply to a namespace that does not
+    # take torch's conventions as its contract (--conventions torch), so 3 of the 5 applicable pairs ran
+    assert by_check[("legacy", "call")]["skip_kind"] == "not-applicable"
+    assert session.summary(list(by_check.values()))["coverage"]["share"] == 3 / 5
+
+
+def test_conventions_torch_judges_a_namespace_on_torch_s_conventions_too(workspace):
+    by_check, session = run(workspace, "lc_proto_nc_only", conventions="torch")
+    assert by_check[("legacy", "value")]["status"] == "passed"
+    assert session.summary(list(by_check.values()))["judged_by"]["layers"] == ["semantics", "torch conventions"]
 
 
 def test_not_implemented_never_passes_an_expected_error_case(workspace):

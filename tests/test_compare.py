@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from conformance.compare import check_pattern, check_result_dtype, check_shape, check_values, compare_array
+from conformance.tolerances import Budget
 from conformance.reference import Wanted
 
 U32 = 2.0 ** -24
@@ -175,14 +176,15 @@ def test_dtype_mismatch_fails_with_both_names():
 
 def test_compare_array_runs_all_four_checks_in_order():
     truth = wanted([1.0, 2.0])
-    results = compare_array(np.array([1.0, 2.0]), "float32", truth, "float32", 1.0)
+    results = compare_array(np.array([1.0, 2.0]), "float32", truth, "float32", Budget(1.0))
     assert [(r.check, r.status) for r in results] == [("shape", "passed"), ("dtype", "passed"),
                                                       ("nonfinite", "passed"), ("value", "passed")]
 
 
 def test_compare_array_skips_later_checks_on_a_shape_mismatch():
     truth = wanted([1.0, 2.0, 3.0])
-    results = compare_array(np.array([[1.0, 2.0, 3.0]]), "float16", truth, "float32", 1.0, prefix="grad_input.")
+    results = compare_array(np.array([[1.0, 2.0, 3.0]]), "float16", truth, "float32", Budget(1.0),
+                            prefix="grad_input.")
     assert [(r.check, r.status) for r in results] == [
         ("grad_input.shape", "failed"), ("grad_input.dtype", "failed"),
         ("grad_input.nonfinite", "skipped"), ("grad_input.value", "skipped")]
@@ -192,7 +194,7 @@ def test_compare_array_skips_later_checks_on_a_shape_mismatch():
 
 def test_compare_array_reports_a_dtype_mismatch_and_still_compares_values():
     truth = wanted([1.0, 2.0])
-    results = {r.check: r for r in compare_array(np.array([1.0, 2.5]), "float64", truth, "float32", 1.0)}
+    results = {r.check: r for r in compare_array(np.array([1.0, 2.5]), "float64", truth, "float32", Budget(1.0))}
     assert results["dtype"].status == "failed" and "dtype float64, but should be float32" in results["dtype"].message
     assert results["value"].status == "failed" and results["nonfinite"].status == "passed"
 
@@ -227,12 +229,15 @@ def test_compare_array_adds_the_relative_check_only_where_the_dtype_has_one():
     from conformance.tolerances import Tolerances
 
     tolerances = Tolerances.load()
-    assert tolerances.relative_budget("float32") is None and tolerances.relative_budget("float64") is None
-    relative = tolerances.relative_budget("bfloat16")
-    names = [r.check for r in compare_array(np.array([1.0]), "bfloat16", wanted([1.0]), "bfloat16", 4, "grad_input.",
-                                            relative)]
+    lengths = {"class": 3}
+    for dtype in ("float32", "float64"):
+        assert tolerances.resolve("softmax", "value", dtype, {"dim": 1}, lengths).relative is None
+    budget = tolerances.resolve("softmax", "grad_input", "bfloat16", {"dim": 1}, lengths)
+    names = [r.check for r in compare_array(np.array([1.0]), "bfloat16", wanted([1.0]), "bfloat16", budget,
+                                            "grad_input.")]
     assert names[-1] == "grad_input.relative" and len(names) == 5
-    assert [r.check for r in compare_array(np.array([1.0]), "float32", wanted([1.0]), "float32", 8)][-1] == "value"
+    budget = tolerances.resolve("softmax", "value", "float32", {"dim": 1}, lengths)
+    assert [r.check for r in compare_array(np.array([1.0]), "float32", wanted([1.0]), "float32", budget)][-1] == "value"
 
 
 @pytest.mark.parametrize("text, field", [
@@ -242,7 +247,13 @@ def test_compare_array_adds_the_relative_check_only_where_the_dtype_has_one():
     ("budgets:\n  softmax:\n    value: {float64: 8, float32: 8, float16: 2, bfloat16: 2}\n"
      "overrides:\n  - {function: softmax, budgets: {float64: .nan}, reason: x}\n", "overrides.0"),
     ("budgets:\n  softmax:\n    value: {float64: 8, float32: 8, float16: 2, bfloat16: 2}\n"
-     "relative: {accumulation: float32, accumulation_budget: -1, budgets: {float16: 2}}\n", "relative"),
+     "relative: {per_rounding: {float16: -1}}\n", "relative"),
+    ("budgets:\n  softmax:\n    value: {float64: 8, float32: 8, float16: 2, bfloat16: 2}\n"
+     "relative: {roundings: 0, per_rounding: {float16: 1}}\n", "relative.roundings"),
+    ("budgets:\n  softmax:\n    value: {float64: 8, float32: 8, float16: 2, bfloat16: 2}\n"
+     "accumulation: {lambda: .nan}\n", "accumulation.lambda"),
+    ("budgets:\n  softmax:\n    value: {float64: 8, float32: 8, float16: 2, bfloat16: 2}\n"
+     "accumulation: {order: lanes-0}\n", "accumulation.order"),
 ])
 def test_a_non_finite_or_non_positive_budget_is_refused_when_loaded(tmp_path, text, field):
     from conformance.casefile import CaseFileError

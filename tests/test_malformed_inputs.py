@@ -345,9 +345,9 @@ def accepted_budget_problems(text):
     for override in document.get("overrides", []):
         budgets += list(override.get("budgets", {}).values())
     relative = document.get("relative", {})
-    budgets += list(relative.get("budgets", {}).values())
-    if relative.get("budgets"):
-        budgets.append(relative.get("accumulation_budget"))
+    budgets += list(relative.get("per_rounding", {}).values())
+    if document.get("accumulation"):
+        budgets.append(document["accumulation"].get("lambda", 1))
     if any(isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b) or b <= 0 for b in budgets):
         problems.append(f"a budget that is not finite and positive: {budgets}")
     return problems
@@ -656,8 +656,9 @@ def test_a_nan_budget_or_override_on_the_command_line_is_exit_2(workspace, capsy
     text = (CASES_DIR / "tolerances.yaml").read_text()
     nan_override = text.replace("overrides: []", "overrides:\n  - {function: softmax, budgets: {float64: .nan}, "
                                                  "reason: 'a reason'}")
-    for body in (nan_override, text.replace("float64: 8, float32: 8, float16: 2, bfloat16: 2}",
-                                            "float64: .nan, float32: 8, float16: 2, bfloat16: 2}", 1)):
+    for body in (nan_override, text.replace("float64: 4, float32: 4, float16: 2, bfloat16: 2}",
+                                            "float64: .nan, float32: 4, float16: 2, bfloat16: 2}", 1),
+                 text.replace("lambda: 6.5", "lambda: .nan")):
         path = write(workspace, body, "nan-tolerances.yaml")
         status, output, _, raised = attempt(capsys, _run_argv(workspace, "--tolerances", path))
         assert (status, raised) == (2, None) and f"error: {path}: " in output and "nan" in output
@@ -842,14 +843,14 @@ def silent_worker(connection, *arguments):
     import signal as signals
 
     signals.signal(signals.SIGINT, signals.SIG_IGN)
-    connection.send(("ready", {"name": "silent"}))
+    connection.send(("ready", {"name": "silent"}, {}))
     while connection.recv()[0] != "stop":
         time.sleep(3600)
 
 
 def oracle_worker(connection, *arguments):
     """A worker that reports the oracle call, then hangs in it."""
-    connection.send(("ready", {"name": "oracle"}))
+    connection.send(("ready", {"name": "oracle"}, {}))
     while connection.recv()[0] != "stop":
         connection.send(("oracle",))
         time.sleep(3600)

@@ -1,13 +1,17 @@
-"""The suite's power, kept in CI: torch 2.13 CPU raises no unexpected failure on the default corpus (no false
-alarm), and every mutant in conformance/mutants (torch with one realistic bug) fails it (is killed).
+"""The suite's power, kept in CI: torch 2.13 CPU and every correct design of conformance/mutants/designs.py raise no
+unexpected failure on the default corpus (no false alarm), and every mutant in conformance/mutants (torch with one
+realistic bug) fails it (is killed).
 
 Each mutant runs only the cases of the functions it replaces, until its first failed check. The oracle cache is
 shared by every xdist worker of the run (entries are written atomically).
 """
+from dataclasses import replace
+
 import pytest
 
 from conformance.mutants import catalog
-from conformance.mutants.score import run_mutant, torch_false_alarms
+from conformance.mutants.designs import CATALOG as DESIGNS
+from conformance.mutants.score import design_false_alarms, run_mutant, torch_false_alarms
 from conformance.session import RunOptions
 
 pytest.importorskip("torch")
@@ -25,6 +29,16 @@ def test_torch_raises_no_false_alarm_on_the_default_corpus(base_options):
     assert checked > 10000, f"only {checked} checks: the default corpus is missing"
     assert not alarms, "torch 2.13 CPU failed:\n" + "\n".join(
         f"{r['case']} [{r['dtype']}] {r['check']}: {r.get('message', '')}" for r in alarms[:10])
+
+
+@pytest.mark.parametrize("design", list(DESIGNS))
+def test_no_correct_design_raises_a_false_alarm_on_the_default_corpus_or_the_large_tier(design, base_options):
+    """Kernels of other designs than torch's (summation orders, a fused kernel, the gradient stored in the dtype or
+    in the logits, float32 losses) with no declared deviation: zero unexplained failures."""
+    alarms, checked = design_false_alarms(replace(base_options, include_tags=("large",)), design)
+    assert checked > 10000, f"only {checked} checks"
+    assert not alarms, f"correct design {design} failed:\n" + "\n".join(
+        f"{r['case']} [{r['dtype']}] {r['check']}: {r.get('message', '')[:300]}" for r in alarms[:10])
 
 
 def test_the_catalog_covers_every_family():
@@ -45,7 +59,8 @@ def test_the_mutants_command_reports_the_score_as_json(tmp_path, base_options):
     from conformance.cli import main
 
     path = tmp_path / "mutants.json"
-    status = main(["mutants", "--mutant", "label_smoothing_over_c_minus_1", "--skip-torch", "--json", str(path),
+    status = main(["mutants", "--mutant", "label_smoothing_over_c_minus_1", "--skip-torch", "--skip-designs",
+                   "--json", str(path),
                    "--cache-dir", str(base_options.cache_dir)])
     document = json.loads(path.read_text())
     assert status == 0
@@ -58,5 +73,5 @@ def test_the_mutants_command_reports_the_score_as_json(tmp_path, base_options):
 def test_an_unknown_mutant_is_a_usage_error(capsys):
     from conformance.cli import main
 
-    assert main(["mutants", "--mutant", "no_such_mutant", "--skip-torch"]) == 2
+    assert main(["mutants", "--mutant", "no_such_mutant", "--skip-torch", "--skip-designs"]) == 2
     assert "unknown mutants ['no_such_mutant']" in capsys.readouterr().err

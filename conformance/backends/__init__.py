@@ -39,10 +39,18 @@ class Capabilities:
     """What a backend can evaluate. A case that needs anything else is skipped as unsupported (never failed).
 
     ``unsupported`` names features of conformance/features.py (e.g. "weight", "probability_targets",
-    "shape:k-dim", "reduction:none"). ``api="torch"`` makes torch's API conventions (features.TORCH_API: module
-    classes, legacy size_average/reduce, the implicit dim, uint8 targets) part of the backend's contract; for
-    any other backend the cases that use them do not apply. ``differentiable`` lists the arguments the backend
-    takes gradients of: () for a forward-only backend.
+    "shape:k-dim", "reduction:none"). ``api`` says what the backend takes ("torch" tensors or "array"s).
+    ``conventions="torch"`` makes torch's API conventions (features.TORCH_API: module classes, legacy
+    size_average/reduce, the implicit dim, accepted target dtypes and shapes, weight shapes, broadcasting) part of
+    the backend's contract; for any other backend (None) the cases that use them do not apply: it is judged on
+    the documented semantics of the losses. ``differentiable`` lists the arguments the backend
+    takes gradients of: () for a forward-only backend. ``summation_order`` (an order of conformance/tolerances.py:
+    "pairwise", "tiles-B", "lanes-K", "sequential") asks to be judged by that order's accumulation bound; None
+    takes the budget file's default, the bound every correct order meets (docs/tolerances.md).
+    ``in_place_gradient``: the backend writes the gradient into the logits' memory by design (the inputs.unchanged
+    check is not applied; every call gets fresh tensors anyway). ``loss_dtype``: the dtype it returns losses in
+    for float16/bfloat16 inputs ("float32"), judged at that dtype's budget. ``dtype_roundings``: how many times
+    its chain rounds to a 16-bit dtype (default: the budget file's, 2), which sets the relative check's budget.
     """
 
     functions: tuple = FUNCTIONS
@@ -50,14 +58,19 @@ class Capabilities:
     unsupported: frozenset = frozenset()
     api: str = "array"
     differentiable: tuple = ("input", "target")
+    summation_order: str | None = None
+    conventions: str | None = None
+    in_place_gradient: bool = False
+    loss_dtype: str | None = None
+    dtype_roundings: int | None = None
 
     def missing(self, features):
-        """The features of a case this backend lacks (sorted); torch API features apply only to api="torch"."""
+        """The features of a case this backend lacks (sorted); torch API features apply only to torch's conventions."""
         return sorted(f for f in features if f in self.unsupported)
 
     def not_applicable(self, features):
         """The torch API conventions a case uses that are not part of this backend's API."""
-        return [] if self.api == "torch" else sorted(f for f in features if f in TORCH_API)
+        return [] if self.conventions == "torch" else sorted(f for f in features if f in TORCH_API)
 
 
 @dataclass
@@ -114,6 +127,18 @@ class Backend(Protocol):
 def capabilities_of(backend):
     declared = getattr(backend, "capabilities", None)
     return declared if isinstance(declared, Capabilities) else Capabilities()
+
+
+# The choices a backend may declare, reported in every summary: they change how it is judged, never what is true.
+DECLARABLE = ("summation_order", "conventions", "in_place_gradient", "loss_dtype", "dtype_roundings")
+
+
+def declared_choices(backend, conventions=None):
+    """{choice: value} of the choices the backend declared (the ones that change how it is judged); a run's
+    --conventions counts as the backend's."""
+    capabilities = capabilities_of(backend)
+    declared = {name: getattr(capabilities, name) for name in DECLARABLE if getattr(capabilities, name)}
+    return dict(declared, conventions=conventions) if conventions else declared
 
 
 def support_problem(backend, call):

@@ -3,8 +3,12 @@
 A namespace (a module or object with ``cross_entropy``, ``nll_loss``, ``kl_div``, ``softmax``, ``log_softmax``
 taking torch tensors, like torch.nn.functional) is how a kernel author plugs in a Triton or custom kernel. It may
 declare ``SUPPORTED_DTYPES`` (names such as "float32"; otherwise each dtype is probed once with a tiny call),
-``UNSUPPORTED_FEATURES`` (names of conformance/features.py) and ``DIFFERENTIABLE`` (("input",) when targets
-have no gradient); a call that raises NotImplementedError is skipped as unsupported.
+``UNSUPPORTED_FEATURES`` (names of conformance/features.py), ``DIFFERENTIABLE`` (("input",) when targets
+have no gradient), ``SUMMATION_ORDER`` (the order its sums take, to be judged by that order's bound),
+``CONVENTIONS = "torch"`` (to be judged on torch's API conventions too, not only the documented semantics),
+``IN_PLACE_GRADIENT = True`` (it writes the gradient into the logits), ``LOSS_DTYPE = "float32"`` (its losses
+of float16/bfloat16 logits are float32) and ``DTYPE_ROUNDINGS`` (how many times it rounds to a 16-bit dtype); a
+call that raises NotImplementedError is skipped as unsupported.
 """
 import importlib.metadata
 import logging
@@ -74,9 +78,14 @@ class TorchBackend:
         unsupported = set(getattr(self.namespace, "UNSUPPORTED_FEATURES", ()))
         if self.compile:  # nn.CrossEntropyLoss(...) instances are new per call: compiled through F.* only
             unsupported.add("module_form")
+        torch_itself = self.is_torch_functional or self.namespace is getattr(self.torch.nn, "functional", None)
         return Capabilities(api="torch", unsupported=frozenset(unsupported),
                             differentiable=tuple(getattr(self.namespace, "DIFFERENTIABLE", ("input", "target"))),
-                            **extra)
+                            conventions="torch" if torch_itself else getattr(self.namespace, "CONVENTIONS", None),
+                            summation_order=getattr(self.namespace, "SUMMATION_ORDER", None),
+                            in_place_gradient=bool(getattr(self.namespace, "IN_PLACE_GRADIENT", False)),
+                            loss_dtype=getattr(self.namespace, "LOSS_DTYPE", None),
+                            dtype_roundings=getattr(self.namespace, "DTYPE_ROUNDINGS", None), **extra)
 
     def describe(self):
         torch = self.torch

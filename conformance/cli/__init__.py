@@ -106,6 +106,10 @@ def _parser():
     run.add_argument("--parity", choices=("torch",), default=None,
                      help="For kernels that aim at torch's behaviour: on torch's declared deviations, a result "
                           "equal to torch's also passes (reported as a parity pass).")
+    run.add_argument("--conventions", choices=("torch",), default=None,
+                     help="Judge a torch-API namespace on torch's API conventions too (module classes, legacy "
+                          "arguments, accepted target dtypes and shapes, ...), not only on the documented semantics; "
+                          "torch and torch-compile always are.")
     run.add_argument("--jobs", type=_count, default=default_jobs(), metavar="N",
                      help=f"Worker processes (default: the CPU count up to 8, here {default_jobs()}); 0 runs in "
                           "this process, without timeout or isolation.")
@@ -141,6 +145,8 @@ def _parser():
                          help="Run only this mutant (may be repeated; default: all of conformance/mutants).")
     mutants.add_argument("--cases", nargs="+", type=Path, metavar="PATH",
                          help="Case files or directories instead of the default corpus.")
+    mutants.add_argument("--skip-designs", action="store_true",
+                         help="Do not run the correct designs of conformance/mutants/designs.py (their false alarms).")
     mutants.add_argument("--skip-torch", action="store_true",
                          help="Do not run torch itself (the check that the corpus raises no false alarm).")
     mutants.add_argument("--cache-dir", type=Path, default=None, help="Where certified oracle results are kept.")
@@ -179,7 +185,8 @@ def _options(args):
         include_tags=tuple(args.include_tag), jobs=getattr(args, "jobs", 1), timeout=getattr(args, "timeout", 60.0),
         cache_dir=None if getattr(args, "no_cache", False) else getattr(args, "cache_dir", None) or default_cache_dir(),
         tolerances=getattr(args, "tolerances", None), strict=getattr(args, "strict", True),
-        parity=getattr(args, "parity", None), shard=getattr(args, "shard", None))
+        parity=getattr(args, "parity", None), shard=getattr(args, "shard", None),
+        conventions=getattr(args, "conventions", None))
 
 
 def main(argv=None):

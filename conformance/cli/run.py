@@ -190,7 +190,8 @@ def list_cases(options, args):
 
 def mutants_command(args):
     """EXIT_OK when every mutant is killed and torch has no unexpected failure, else EXIT_FAILED."""
-    from ..mutants.score import mutation_score, run_mutation, torch_false_alarms
+    from ..mutants.designs import CATALOG
+    from ..mutants.score import design_false_alarms, mutation_score, run_mutation, torch_false_alarms
     from ..reference import default_cache_dir
     from ..report.console import print_mutants
     from ..results import environment
@@ -203,17 +204,21 @@ def mutants_command(args):
         results = run_mutation(options, args.mutant,
                                on_result=lambda r: print(f"{r.name}: {'killed' if r.killed else 'SURVIVED'}",
                                                          file=sys.stderr))
+        designs = {} if args.skip_designs else {name: design_false_alarms(options, name) for name in CATALOG}
     except (*CONFIGURATION_ERRORS, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     score = mutation_score(results)
-    print_mutants(results, score, None if args.skip_torch else (alarms, checked))
+    print_mutants(results, score, None if args.skip_torch else (alarms, checked), designs)
     if args.json:
         from dataclasses import asdict
 
         document = {"schema": "loss-conformance/mutants", "schema_version": 1,
                     "environment": environment({"name": "mutants of torch"}, options),
                     "mutation": {**score, "torch_false_alarms": None if args.skip_torch else len(alarms),
-                                 "torch_checks": checked, "mutants": [asdict(r) for r in results]}}
+                                 "torch_checks": checked, "mutants": [asdict(r) for r in results]},
+                    "designs": {name: {"false_alarms": len(found), "checks": count}
+                                for name, (found, count) in designs.items()}}
         write_json(args.json, document)
-    return EXIT_OK if score["killed"] == score["total"] and not alarms else EXIT_FAILED
+    design_alarms = any(found for found, _ in designs.values())
+    return EXIT_OK if score["killed"] == score["total"] and not alarms and not design_alarms else EXIT_FAILED

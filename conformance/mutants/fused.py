@@ -51,7 +51,7 @@ BUGS = {
 def _namespace(description, bugs):
     import torch.nn.functional as F
 
-    return SimpleNamespace(__doc__=description, REPLACED=("cross_entropy",), DEVIATIONS=(),
+    return SimpleNamespace(__doc__=description, REPLACED=("cross_entropy",), DEVIATIONS=(), CONVENTIONS="torch",
                            cross_entropy=cross_entropy_with(bugs), nll_loss=F.nll_loss, kl_div=F.kl_div,
                            softmax=F.softmax, log_softmax=F.log_softmax)
 

@@ -43,7 +43,7 @@ def run_mutant(mutant, base_options):
     deviations = getattr(namespace, "DEVIATIONS", None)  # None: torch's, for the mutants that wrap torch
     options = replace(base_options, backend=mutant.spec, functions=tuple(namespace.REPLACED), jobs=0,
                       xfail_paths=default_deviation_paths("torch") if deviations is None else deviations,
-                      strict=False)
+                      strict=False, conventions="torch")  # torch's own API is a mutant's contract too
     failure, checks = _first_failure(options)
     result = MutantResult(mutant.name, mutant.family, (namespace.__doc__ or "").strip(), failure is not None,
                           checks_run=checks)
@@ -55,6 +55,18 @@ def run_mutant(mutant, base_options):
 def torch_false_alarms(base_options):
     """The unexpected failures of torch itself on the same corpus (should be none)."""
     records, _ = Session(replace(base_options, backend="torch")).run()
+    return [r for r in records if r["status"] in FAILING], len(records)
+
+
+def design_false_alarms(base_options, name):
+    """(unexpected failures, checks) of one correct design of mutants/designs.py on the functions it implements,
+    with no declared deviation (should be none); the large tier too when the options include it."""
+    from .designs import CATALOG
+
+    namespace = CATALOG[name]()
+    options = replace(base_options, backend=f"conformance.mutants.designs:{name}",
+                      functions=tuple(namespace.REPLACED), xfail_paths=())
+    records, _ = Session(options).run()
     return [r for r in records if r["status"] in FAILING], len(records)
 
 

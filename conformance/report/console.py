@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..results import FAILING, MEASURED
+from ..tolerances import describe_judgement
 
 SHOWN_FAILURES = 20  # failure details printed in full; the JSON report has them all
 
@@ -68,13 +69,15 @@ def print_summary(summary, console=None):
     console = console or Console(file=sys.stdout, width=140)
     table = Table(title="loss-conformance: checks per function and dtype")
     for column in ("function", "dtype", "passed", "failed", "xfailed", "xpassed", "skipped", "error",
-                   "worst error / budget"):
-        table.add_column(column, justify="left" if column in ("function", "dtype") else "right")
+                   "worst error / budget", "grade"):
+        table.add_column(column, justify="left" if column in ("function", "dtype", "grade") else "right")
     for row in summary["table"]:
         table.add_row(row["function"], row["dtype"], *(str(row[s]) for s in
                       ("passed", "failed", "xfailed", "xpassed", "skipped", "error")),
-                      _ratio(row["worst_error_over_budget"]))
+                      _ratio(row["worst_error_over_budget"]), row.get("grade") or "")
     console.print(table)
+    for line in describe_judgement(summary.get("judged_by")):
+        console.print(line, markup=False)
     totals = summary["totals"]
     console.print(f"{summary['checks']} checks: " + ", ".join(f"{totals[s]} {s}" for s in totals if totals[s]))
     line = coverage_line(summary.get("coverage"))
@@ -156,7 +159,7 @@ def print_budgets(records, console=None):
     console.print(table)
 
 
-def print_mutants(results, score, torch_alarms, console=None):
+def print_mutants(results, score, torch_alarms, designs=None, console=None):
     """The mutation table: each mutant killed or survived, with the first check that killed it."""
     console = console or Console(file=sys.stdout, width=160)
     table = Table(title="mutants: deliberately broken torch, each must fail the corpus")
@@ -173,5 +176,11 @@ def print_mutants(results, score, torch_alarms, console=None):
         alarms, checked = torch_alarms
         console.print(f"torch: {len(alarms)} unexpected failures in {checked} checks (false alarms)", markup=False)
         for record in alarms[:10]:
+            console.print(f"  {record['case']} [{record['dtype']}] {record['check']}: {record['status']}",
+                          markup=False)
+    for name, (alarms, checked) in (designs or {}).items():
+        console.print(f"correct design {name}: {len(alarms)} unexpected failures in {checked} checks (false alarms)",
+                      markup=False)
+        for record in alarms[:5]:
             console.print(f"  {record['case']} [{record['dtype']}] {record['check']}: {record['status']}",
                           markup=False)

@@ -7,7 +7,8 @@ is imported only when the command runs, so building the CLI parser stays cheap.
 import math
 from pathlib import Path
 
-from ..results import FAILING, STATUSES, backend_label, summarize
+from ..results import FAILING, STATUSES, backend_label, summarize_as
+from ..tolerances import describe_judgement
 from .html_sections import cases_section, diagnosis_section, escape, failures_section, grouped_section
 from .results_file import ResultsFileError
 
@@ -95,7 +96,7 @@ def render_page(document, title, source_name, plot_counts):
     table = summary.get("table") if summary else None
     if not isinstance(table, list) or not all(isinstance(row, dict) for row in table) \
             or not isinstance(summary.get("totals"), dict):
-        summary = summarize(records)  # an older or hand-made file: recompute what run would have written
+        summary = summarize_as(records, summary)  # an older or hand-made file: recompute what run would have written
     parts = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         f"<title>{escape(title)}</title>", f"<style>{STYLE}</style>", "</head>", "<body>",
@@ -162,7 +163,7 @@ def _time_split(timings):
 def summary_section(summary):
     """The function x dtype table of counts per status and the worst error over budget."""
     head = "".join(f"<th>{escape(c)}</th>" for c in ("function", "dtype", *STATUSES, "worst error / budget",
-                                                      "worst case"))
+                                                      "grade", "worst case"))
     body = []
     for row in summary["table"]:
         cells = [f"<td>{escape(str(row.get('function')))}</td>", f"<td>{escape(str(row.get('dtype')))}</td>"]
@@ -173,13 +174,18 @@ def summary_section(summary):
         worst = as_number(row.get("worst_error_over_budget"))
         over = worst is not None and not worst <= 1  # NaN counts as over the budget
         cells.append(f'<td class="num{" bad" if over else ""}">{escape(ratio_text(worst))}</td>')
+        cells.append(f"<td>{escape(str(row.get('grade') or ''))}</td>")
         cells.append(f"<td><code>{escape(str(row.get('worst_case') or ''))}</code></td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
+    judged = "".join(f"<li>{escape(line)}</li>" for line in describe_judgement(summary.get("judged_by")))
     return "\n".join([
         "<h2>Summary per function and dtype</h2>",
         ('<p class="note">Counts of checks per status. The worst error is in units of its budget over the passed, '
-         "failed and xpassed value checks (above 1 fails); highlighted cells need attention.</p>"),
-        f"<table><thead><tr>{head}</tr></thead><tbody>", *body, "</tbody></table>"])
+         "failed and xpassed value checks (above 1 fails); highlighted cells need attention. The grade is the "
+         'tightest summation order whose bound holds every measured error (<a href="docs/tolerances.md">'
+         "docs/tolerances.md</a>).</p>"),
+        f"<table><thead><tr>{head}</tr></thead><tbody>", *body, "</tbody></table>",
+        *([f'<ul class="note">{judged}</ul>'] if judged else [])])
 
 
 def _scale_text(axis, edge_name):

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 from ..results import FAILING, clean_text
+from ..tolerances import describe_judgement
 
 FAILURE = tuple(s for s in FAILING if s != "error")  # a JUnit failure; "error" is a JUnit error
 
@@ -60,12 +61,14 @@ def _testcase(suite, case_id, dtype, records, seconds):
     return status
 
 
-def _properties(parent, environment):
+def _properties(parent, environment, summary):
     properties = ET.SubElement(parent, "properties")
     backend = environment.get("backend") or {}
     values = {"backend": backend.get("name"), "backend_version": backend.get("version"),
               "device": environment.get("device"), "oracle_version": environment.get("oracle_version"),
-              **{f"{name}_version": version for name, version in (environment.get("versions") or {}).items()}}
+              **{f"{name}_version": version for name, version in (environment.get("versions") or {}).items()},
+              **{f"judged_by_{number}": line for number, line in
+                 enumerate(describe_judgement((summary or {}).get("judged_by")), 1)}}
     for name, value in values.items():
         if value is not None:
             ET.SubElement(properties, "property", name=_clean(name), value=_clean(value))
@@ -83,7 +86,7 @@ def junit_xml(document, seconds=None):
     for (function, case_id, dtype), records in pairs.items():
         if function not in suites:
             suites[function] = ET.SubElement(root, "testsuite", name=_clean(function))
-            _properties(suites[function], document.get("environment", {}))
+            _properties(suites[function], document.get("environment", {}), document.get("summary"))
         status = _testcase(suites[function], case_id, dtype, records, seconds.get((case_id, dtype), 0.0))
         counts[function][status] += 1
         times[function] += seconds.get((case_id, dtype), 0.0)

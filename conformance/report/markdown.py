@@ -9,6 +9,7 @@ import re
 from collections import Counter
 
 from ..results import FAILING, STATUSES, backend_label, clean_text
+from ..tolerances import describe_judgement
 from .groups import failure_groups
 
 SHOWN_FAILURES = 50
@@ -75,14 +76,15 @@ def _environment_lines(environment):
 
 
 def _table(summary):
-    header = ["function", "dtype", *STATUSES, "worst error / budget", "worst case"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(STATUSES) + 1) + "---|"]
+    header = ["function", "dtype", *STATUSES, "worst error / budget", "grade", "worst case"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(STATUSES) + 1) + "---|---|"]
     for row in summary["table"]:
         cells = [row["function"], row["dtype"], *(str(row[s]) for s in STATUSES),
-                 _ratio(row["worst_error_over_budget"])]
+                 _ratio(row["worst_error_over_budget"]), row.get("grade") or ""]
         lines.append("| " + " | ".join(_cell(c) for c in cells)
                      + f" | {_code(row['worst_case'], cell=True) if row['worst_case'] else ''} |")
-    return lines
+    judged = describe_judgement(summary.get("judged_by"))
+    return lines + ([""] + [f"- {_text(line)}" for line in judged] if judged else [])
 
 
 def _instance(record):

@@ -2,7 +2,7 @@
 results file an unsharded run writes: the same records in the same order, the summary recomputed, the timings
 added up (the wall time is the longest shard's). Shards of different runs (another backend, version, oracle,
 selection) are refused."""
-from ..results import summarize
+from ..results import summarize_as
 from .results_file import ResultsFileError, load_results, results_document
 
 IGNORED_ENVIRONMENT = ("argv",)  # what may differ between the shards of one run
@@ -101,7 +101,7 @@ def merge_results(paths, cases=None):
         raise ResultsFileError(loaded[0][0], f"the shards hold {len(by_position)} of the run's {total} pairs")
     records = [record for position in range(total) for record in by_position[position]]
     first = loaded[0][1]
-    document = results_document(first.get("environment"), records, summarize(records),
+    document = results_document(first.get("environment"), records, summarize_as(records, first.get("summary")),
                                 _timings(document for _, document, _ in loaded), first.get("warnings", []))
     document["diagnosis"] = _diagnosis(records, cases)
     return document
