@@ -1,6 +1,6 @@
 """Cross-validation of the oracle's engines on the whole corpus: every certified result, mpmath against arb.
 
-Each (case, dtype) of the corpus is called as conformance/reference.py calls the oracle (forward, and the VJP
+Each (case, dtype) of the corpus is called as conformance/expected/calls.py calls the oracle (forward, and the VJP
 with the case's upstream gradient); oracle.crosscheck.compare_engines certifies it on both engines and compares
 values, gradients and scales (to the certified bits) and the float64 pairs the cache stores (to 2**-100 of the
 scale). Prints the figures quoted in docs/oracle-engines.md; exits 1 on any disagreement.
@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import oracle  # noqa: E402
-from conformance.casefile import load_cases  # noqa: E402
-from conformance.reference import oracle_calls  # noqa: E402
+from conformance.corpus.casefile import load_cases  # noqa: E402
+from conformance.expected import oracle_calls  # noqa: E402
 from oracle.crosscheck import compare_engines  # noqa: E402
 
 OPT_IN_TAGS = ("large", "slow")

@@ -1,7 +1,7 @@
 """Throughput of the certified oracle on each engine, in input elements (N * C) per second, side by side.
 
 For each function (cross_entropy, softmax, log_softmax, nll_loss, kl_div) and its VJP, at C = 1000 and 32768,
-one certified call as conformance/reference.py makes it (oracle.certify_float64: float64 results, no mpf per
+one certified call as conformance/expected/calls.py makes it (oracle.certify_float64: float64 results, no mpf per
 element) is timed on the mpmath engine and on the arb engine, on the same seeded float64 inputs (numpy
 default_rng(0)); the arb engine is also timed through oracle.certify (mpf results, the public form). The
 reference is a bare 128-bit log-sum-exp loop over the same logits in mpmath (and, for context, in Arb).

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from conformance.session import RunOptions, Session
+from conformance.run.session import RunOptions, Session
 
 
 def timed_run(options):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from .spec.names import CONVENTIONS, PARITY_TARGETS, TIMEOUT_S
+
 ROOT_NAME = "loss-conformance"  # the collector's node id, and so the prefix of every item's
 _DEVICE = re.compile(r"[a-z_]+(:\d+)?")
 
@@ -33,17 +35,18 @@ def pytest_addoption(parser):
                     help="Read expected deviations from this file, not cases/xfails/<backend>.yaml; may be repeated.")
     group.addoption("--loss-include-tag", metavar="TAG", action="append", default=[],
                     help="Also run the cases tagged TAG, which are opt-in (large, slow); may be repeated.")
-    group.addoption("--loss-timeout", metavar="SECONDS", default="60",
-                    help="Fail a case whose backend call takes longer than this (default 60); isolated runs only.")
+    group.addoption("--loss-timeout", metavar="SECONDS", default=str(TIMEOUT_S),
+                    help=f"Fail a case whose backend call takes longer than this (default {TIMEOUT_S:g}); isolated "
+                         "runs only.")
     group.addoption("--loss-isolate", dest="loss_isolate", action="store_true", default=True,
                     help="Call the backend in a worker process of its own, so that a hang or crash fails only its "
                          "test (the default).")
     group.addoption("--loss-no-isolate", dest="loss_isolate", action="store_false",
                     help="Call the backend in the pytest process itself: faster to start, but without timeout.")
-    group.addoption("--loss-parity", metavar="TARGET", default=None, choices=("torch",),
+    group.addoption("--loss-parity", metavar="TARGET", default=None, choices=PARITY_TARGETS,
                     help="For kernels that aim at torch's behaviour: on torch's declared deviations, a result equal "
                          "to torch's also passes.")
-    group.addoption("--loss-conventions", metavar="NAME", default=None, choices=("torch",),
+    group.addoption("--loss-conventions", metavar="NAME", default=None, choices=CONVENTIONS,
                     help="Judge a torch-API namespace on torch's API conventions too, not only on the documented "
                          "semantics of the losses.")
     group.addoption("--loss-json", metavar="PATH", default=None,
@@ -58,7 +61,7 @@ def _choices(config, name, allowed, what):
     """The comma-separated values of an option, each one of ``allowed``; None when the option is not given."""
     import argparse
 
-    from .names import list_argument
+    from .spec.names import list_argument
 
     text = config.getoption(name)
     if text is None:
@@ -82,9 +85,9 @@ def _timeout(text):
 def run_options(config):
     """The RunOptions the command line asks for; raises pytest.UsageError for a value it cannot use."""
     from .backends import FUNCTIONS
-    from .dtypes import DTYPES
-    from .reference import default_cache_dir
-    from .session import RunOptions
+    from .spec.dtypes import DTYPES
+    from .expected import default_cache_dir
+    from .run.session import RunOptions
 
     device = config.getoption("loss_device")
     if not _DEVICE.fullmatch(device):
@@ -118,8 +121,8 @@ class LossConformance:
 
     def __init__(self, config, options):
         from .backends import BackendLoadError
-        from .casefile import CaseFileError
-        from .session import Session
+        from .corpus.casefile import CaseFileError
+        from .run.session import Session
 
         try:  # a backend that cannot be loaded is one usage error now, not a failure of every test later
             self.session = Session(options).open()
@@ -200,7 +203,7 @@ class ConformanceCase(pytest.Item):
             self.add_marker(marker)
 
     def runtest(self):
-        from .results import FAILING
+        from .verdict.results import FAILING
 
         records, timings = self.plugin.run(self.case, self.dtype)
         self.user_properties += [(key, round(timings[key], 6)) for key in ("oracle_s", "backend_s") if key in timings]
@@ -214,7 +217,7 @@ class ConformanceCase(pytest.Item):
             raise pytest.skip.Exception(records[0].get("message") or "skipped", _use_item_location=True)
 
     def _failure_message(self, records, bad):
-        from .results import reproduction
+        from .verdict.results import reproduction
 
         session = self.plugin.session
         lines = [f"{self.case.full_id} [{self.dtype}] on {session.options.backend}: "

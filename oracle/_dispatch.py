@@ -42,12 +42,13 @@ def evaluate(kernel, args, kwargs, prec, engine=None, finish=None):
 
 
 def fields(result):
-    """The Evaluations of a result, in order (None for an absent gradient)."""
-    return list(result) if isinstance(result, Gradients) else [result]
+    """The Evaluations of a result, in order (a Gradients' in its names' order)."""
+    return list(result.values()) if isinstance(result, Gradients) else [result]
 
 
 def rebuild(result, parts):
-    return Gradients(*parts) if isinstance(result, Gradients) else parts[0]
+    """A result like ``result`` holding ``parts`` (fields' order)."""
+    return Gradients(**dict(zip(result, parts))) if isinstance(result, Gradients) else parts[0]
 
 
 def publish(outcome, return_scale):

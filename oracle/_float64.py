@@ -1,6 +1,6 @@
 """Certified arrays as float64 numbers: value = hi + lo to about 2**-106, beside the scale.
 
-The cache of conformance/reference.py stores these. From mpf (the mpmath engine) each element is split in
+The store of conformance/expected/store.py keeps these. From mpf (the mpmath engine) each element is split in
 Python; from Arb balls the midpoints are split directly, without forming an mpf per element.
 """
 from typing import NamedTuple

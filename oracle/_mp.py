@@ -33,11 +33,26 @@ class Evaluation(NamedTuple):
     scale: np.ndarray
 
 
-class Gradients(NamedTuple):
-    """A vector-Jacobian product: with respect to ``input``, and to ``target`` where differentiable (else None)."""
+class Gradients(dict):
+    """A vector-Jacobian product: {argument name: its gradient} for the arguments that have one (``input``, and
+    ``target`` where it is differentiable; any other name a function's gradients need). A name without a gradient
+    is absent, and reads as None as an attribute (``gradients.target``)."""
 
-    input: object
-    target: object = None
+    def __init__(self, input=None, target=None, **others):
+        super().__init__((name, value) for name, value in dict(input=input, target=target, **others).items()
+                         if value is not None)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.get(name)
+
+    def __reduce__(self):  # pickled as its items: the keyword constructor rebuilds it
+        return _gradients, (dict(self),)
+
+
+def _gradients(items):
+    return Gradients(**items)
 
 
 def resolve_prec(prec):

@@ -11,7 +11,7 @@ from fnmatch import fnmatchcase
 import pytest
 
 from conformance.backends import BackendLoadError
-from conformance.session import RunOptions, Session
+from conformance.run.session import RunOptions, Session
 
 
 @dataclass(frozen=True)

@@ -116,3 +116,47 @@ def test_the_wheel_lists_every_package_and_every_folder_of_the_corpus():
     listed = set(settings["packages"])
     assert code | data | {"conformance._data.docs"} <= listed, sorted((code | data) - listed)
     assert all(name in settings["package-data"] for name in data)
+
+
+# The pipeline's stages, in data-flow order (docs/architecture.md): a module imports only from its own stage or
+# an earlier one, so that a stage can be read, and replaced, knowing only what comes before it.
+LAYERS = ("spec", "inputs", "corpus", "expected", "backends", "verdict", "run")
+TOP = ("report", "fuzz", "mutants", "cli", "plugin", "plugin_results", "__main__")  # the entry points, on top
+
+
+def stage(name):
+    """The index of a conformance module's stage in LAYERS (len(LAYERS) for the entry points), or None."""
+    parts = name.split(".")
+    if parts[0] != "conformance" or len(parts) == 1:
+        return None
+    return LAYERS.index(parts[1]) if parts[1] in LAYERS else len(LAYERS) if parts[1] in TOP else None
+
+
+def test_every_module_belongs_to_a_stage():
+    assert [name for name in modules() if name.startswith("conformance.") and stage(name) is None] == []
+
+
+def test_each_stage_imports_only_from_itself_and_the_stages_before_it():
+    wrong = [(name, target) for name, targets in import_graph().items() for target in targets
+             if stage(name) is not None and stage(target) is not None and stage(target) > stage(name)]
+    assert wrong == []
+
+
+def test_the_stage_order_finder_finds_a_forward_import():
+    assert stage("conformance.spec.features") < stage("conformance.verdict.checks") < stage("conformance.cli")
+
+
+def test_the_package_reads_as_the_pipeline_with_few_top_level_modules():
+    top = sorted(path.name for path in (ROOT / "conformance").glob("*.py"))
+    assert len(top) <= 12, top
+    assert {path.name for path in (ROOT / "conformance").iterdir() if path.is_dir() and path.name != "__pycache__"
+            and path.name != "_data"} == set(LAYERS) | {"report", "fuzz", "mutants", "cli"}
+
+
+def test_a_keyword_of_one_function_is_named_in_few_modules():
+    """log_target is kl_div's: its record, and the fuzzer's strategies and torch rules (backends and mutants
+    aside, which implement the functions)."""
+    naming = sorted(name for name, path in modules().items() if name.startswith("conformance.")
+                    and not name.startswith(("conformance.backends", "conformance.mutants"))
+                    and "log_target" in path.read_text(encoding="utf-8"))
+    assert len(naming) <= 3, naming

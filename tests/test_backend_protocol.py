@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conformance.backends import BackendLoadError, load_backend
-from conformance.session import RunOptions, Session
+from conformance.run.session import RunOptions, Session
 
 CASES = """
     function: cross_entropy
@@ -197,7 +197,7 @@ def test_a_pair_whose_worker_dies_is_rerun_alone_before_it_is_blamed(workspace):
 
 
 def test_deviations_are_looked_up_by_backend_name_and_include_shared_sets(workspace, monkeypatch):
-    from conformance import deviations
+    from conformance.verdict import deviations
 
     xfails = workspace / "xfails"
     (xfails / "shared").mkdir(parents=True)
@@ -213,7 +213,7 @@ def test_deviations_are_looked_up_by_backend_name_and_include_shared_sets(worksp
 
 
 def test_versions_of_a_framework_scope_entries_by_that_framework(tmp_path):
-    from conformance.deviations import load_deviation_file
+    from conformance.verdict.deviations import load_deviation_file
 
     path = tmp_path / "kernel.yaml"
     path.write_text('versions_of: torch\nentries:\n  - id: "a/*"\n    versions: ">=2.9"\n'
@@ -241,7 +241,7 @@ def test_an_unloadable_class_names_the_spec(workspace):
 
 
 def test_dtype_names_of_other_frameworks_are_normalised():
-    from conformance.dtypes import normalize_dtype_name
+    from conformance.spec.dtypes import normalize_dtype_name
 
     names = ["paddle.float32", "mlx.core.bfloat16", "torch.float16", "<class 'jax.numpy.float64'>", "dtype('float32')"]
     assert [normalize_dtype_name(n) for n in names] == ["float32", "bfloat16", "float16", "float64", "float32"]

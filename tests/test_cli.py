@@ -11,7 +11,7 @@ import pytest
 from case_texts import SOFTMAX, SOFTMAX_CASES, SOFTMAX_PAIRS
 
 from conformance.cli import main
-from conformance.reference import ENTRY_SUFFIX
+from conformance.expected import ENTRY_SUFFIX
 
 NLL = """\
 function: nll_loss
@@ -238,7 +238,7 @@ def test_the_console_script_in_isolated_workers_reuses_the_cache(capsys, softmax
 def test_a_store_entry_gives_back_every_array_bit_for_bit_with_its_dtype_and_shape():
     import numpy as np
 
-    from conformance.reference import pack_arrays, unpack_arrays
+    from conformance.expected import pack_arrays, unpack_arrays
     arrays = {"scalar": np.array(2.5), "empty": np.zeros((0, 3)), "strided": np.arange(6).reshape(2, 3)[:, ::2],
               "half": np.array([1.5, -0.0, np.inf], dtype=np.float16), "big_endian": np.arange(3, dtype=">f4"),
               "mask": np.array([True, False]), "nan": np.array([np.nan])}

@@ -4,9 +4,9 @@ import re
 import numpy as np
 import pytest
 
-from conformance.compare import check_pattern, check_result_dtype, check_shape, check_values, compare_array
-from conformance.tolerances import Budget
-from conformance.reference import Wanted
+from conformance.verdict.compare import check_pattern, check_result_dtype, check_shape, check_values, compare_array
+from conformance.verdict.tolerances import Budget
+from conformance.expected import Wanted
 
 U32 = 2.0 ** -24
 
@@ -208,8 +208,8 @@ def test_zero_dimensional_results():
 
 
 def test_the_relative_check_measures_against_the_value_plus_the_accumulation_term():
-    from conformance.compare import check_relative
-    from conformance.tolerances import RelativeBudget
+    from conformance.verdict.compare import check_relative
+    from conformance.verdict.tolerances import RelativeBudget
 
     relative = RelativeBudget(budget=2.0, accumulation="float32", accumulation_budget=8.0)
     truth = wanted([-0.001], scale=[4.0])  # p_y - 1 for a confident token: a small value of a large scale
@@ -226,7 +226,7 @@ def test_the_relative_check_measures_against_the_value_plus_the_accumulation_ter
 
 
 def test_compare_array_adds_the_relative_check_only_where_the_dtype_has_one():
-    from conformance.tolerances import Tolerances
+    from conformance.verdict.tolerances import Tolerances
 
     tolerances = Tolerances.load()
     lengths = {"class": 3}
@@ -256,8 +256,8 @@ def test_compare_array_adds_the_relative_check_only_where_the_dtype_has_one():
      "accumulation: {order: lanes-0}\n", "accumulation.order"),
 ])
 def test_a_non_finite_or_non_positive_budget_is_refused_when_loaded(tmp_path, text, field):
-    from conformance.casefile import CaseFileError
-    from conformance.tolerances import Tolerances
+    from conformance.corpus.casefile import CaseFileError
+    from conformance.verdict.tolerances import Tolerances
 
     path = tmp_path / "tolerances.yaml"
     path.write_text(text)

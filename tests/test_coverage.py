@@ -4,10 +4,10 @@ import textwrap
 
 import numpy as np
 
-from conformance.casefile import load_cases, load_file
-from conformance.coverage import axis_pairs, covering_rows, describe, impossible, missing_pairs
-from conformance.features import case_axes, required_features
-from conformance.inputs import make_inputs, rounded_inputs
+from conformance.corpus.casefile import load_cases, load_file
+from conformance.corpus.coverage import axis_pairs, covering_rows, describe, impossible, missing_pairs
+from conformance.spec.features import case_axes, required_features
+from conformance.inputs.generate import make_inputs, rounded_inputs
 
 
 def test_the_default_corpus_covers_every_pair_of_parameter_values():

@@ -8,8 +8,8 @@ import textwrap
 import pytest
 
 from conformance.cli import main
-from conformance.results import FAILING
-from conformance.session import RunOptions, Session
+from conformance.verdict.results import FAILING
+from conformance.run.session import RunOptions, Session
 
 pytest.importorskip("torch")
 

@@ -3,8 +3,8 @@ import textwrap
 
 import pytest
 
-from conformance.casefile import CaseFileError
-from conformance.deviations import DeviationEntry, DeviationSet, load_deviation_file, status_through
+from conformance.corpus.casefile import CaseFileError
+from conformance.verdict.deviations import DeviationEntry, DeviationSet, load_deviation_file, status_through
 
 VALID = """\
 backend: torch

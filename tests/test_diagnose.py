@@ -1,5 +1,5 @@
 """The failure diagnosis names the parameter whose values separate failing (case, dtype) pairs from passing."""
-from conformance.casefile import Case
+from conformance.corpus.casefile import Case
 from conformance.report.diagnose import explain
 
 

@@ -4,7 +4,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from conformance.dtypes import DTYPES, FORMATS, float_format, round_to
+from conformance.spec.dtypes import DTYPES, FORMATS, float_format, round_to
 
 
 def same_values(a, b):

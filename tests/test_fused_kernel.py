@@ -6,8 +6,8 @@ bug-free kernel (conformance/mutants/_fused.py) passes with no declared deviatio
 
 import pytest
 
-from conformance.results import FAILING
-from conformance.session import RunOptions, Session
+from conformance.verdict.results import FAILING
+from conformance.run.session import RunOptions, Session
 
 torch = pytest.importorskip("torch")
 

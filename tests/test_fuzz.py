@@ -10,15 +10,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance.casefile import CaseFileError, case_files, load_file
+from conformance.corpus.casefile import CaseFileError, case_files, load_file
 from conformance.cli import main
 from conformance.fuzz import engine, known
 from conformance.fuzz.calls import calls
 from conformance.fuzz.found import case_id, choose_path, literal, render, verify_round_trip, write_found_case
 from conformance.fuzz.invalid import defect_strategies
 from conformance.fuzz.strategies import DrawnCall
-from conformance.names import FUNCTIONS
-from conformance.session import RunOptions, Session
+from conformance.spec.names import FUNCTIONS
+from conformance.run.session import RunOptions, Session
 
 CI = settings(max_examples=40, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -311,3 +311,31 @@ def test_the_checker_knows_the_backend_version_that_scopes_xfail_entries():
     checker = Checker(FuzzOptions(backend="torch"))
     assert checker.runner.version == torch.__version__
     checker.close()
+
+
+# --- the fuzzer's torch rules and torch's declared deviations say the same ------------------------------------
+
+# Declared deviations that need no rule: the fuzzer never draws their inputs, or their id pattern matches drawn ids.
+NOT_DRAWN = {
+    "docs/spec-notes.md#kl_div-batchmean-on-a-0-dim-input-and-broadcasting": "broadcast shapes are not drawn",
+    "docs/spec-notes.md#kl_div-with-negative-targets-log_targetfalse": "probability targets are drawn in [0, 1]",
+    "docs/spec-notes.md#nan-inputs-and-gradients": "NaN inputs are not drawn",
+    "docs/spec-notes.md#reduction-names": "torch's alias 'elementwise_mean' is not drawn",
+    "docs/spec-notes.md#target-kinds-and-dtypes": "uint8 and (1,) targets are not drawn",
+    "docs/tolerances.md#torch-and-the-relative-check": "function-wide entries (softmax/*): they match drawn ids too",
+}
+# Rules of deviations that the fuzzer reaches and no corpus case does.
+FUZZER_ONLY = {
+    "docs/spec-notes.md#cross-entropy-as-one-coefficient-form": "a zero coefficient of a probability target's "
+    "gradient on a -inf log-probability",
+}
+
+
+def test_every_rule_of_the_fuzzer_is_a_declared_torch_deviation_and_the_reverse():
+    from conformance.fuzz.known import TORCH_RULES
+    from conformance.verdict.deviations import DeviationSet, default_deviation_paths
+
+    declared = {entry.spec for entry in DeviationSet.from_paths(default_deviation_paths("torch")).entries}
+    rules = {rule.spec for rule in TORCH_RULES}
+    assert rules - declared == set(FUZZER_ONLY)
+    assert declared - rules == set(NOT_DRAWN)

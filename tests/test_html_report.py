@@ -7,7 +7,7 @@ import pytest
 from conformance.cli import main
 from conformance.report import plots
 from conformance.report.results_file import results_document, write_json
-from conformance.results import summarize
+from conformance.verdict.results import summarize
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SCRIPT_MESSAGE = "Bad results (1 out of 4)\n  (2,) => <script>alert(1)</script> != 0.5"

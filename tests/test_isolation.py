@@ -13,8 +13,8 @@ import time
 import pytest
 
 from conformance.backends import BackendLoadError, load_backend
-from conformance.isolation import WorkerStartError
-from conformance.session import RunOptions, Session
+from conformance.run.isolation import WorkerStartError
+from conformance.run.session import RunOptions, Session
 
 BACKENDS = {
     # cross_entropy hangs on every call, the dtype probe included
@@ -180,10 +180,10 @@ class RecordingNamespace:
 def test_every_backend_call_is_made_while_the_worker_reports_busy(tmp_path):
     """The dtype probe of TorchBackend.supports() is a backend call too: it must run under the timeout."""
     from conformance.backends.torch_backend import TorchBackend
-    from conformance.casefile import load_file
-    from conformance.checks import check_case
-    from conformance.reference import OracleCache
-    from conformance.tolerances import Tolerances
+    from conformance.corpus.casefile import load_file
+    from conformance.verdict.checks import check_case
+    from conformance.expected import OracleCache
+    from conformance.verdict.tolerances import Tolerances
 
     states = []
     namespace = RecordingNamespace(states)

@@ -32,8 +32,8 @@ import pytest
 import yaml
 from case_texts import SOFTMAX_DEFAULT_ONLY
 
-from conformance import casefile
-from conformance.casefile import (
+from conformance.corpus import casefile
+from conformance.corpus.casefile import (
     CASES_DIR,
     SCHEMA_PATH,
     CaseFileError,
@@ -778,7 +778,7 @@ def test_junit_and_markdown_escape_a_backend_description(tmp_path):
     from conformance.report.junit import junit_xml
     from conformance.report.markdown import markdown_summary
     from conformance.report.results_file import results_document
-    from conformance.results import summarize
+    from conformance.verdict.results import summarize
 
     record = {"case": "softmax/a|b", "function": "softmax", "dtype": "float32", "check": "value",
               "status": "failed", "message": "bad\x07 <b>bold</b>\n```\nfence", "reproduce": "run `x` | y"}
@@ -827,7 +827,7 @@ def test_a_damaged_journal_line_is_run_again_not_a_crash(tmp_path):
 
 
 def test_k_expressions_nested_too_deeply_are_a_selection_error():
-    from conformance.select import SelectionError, compile_expression
+    from conformance.corpus.select import SelectionError, compile_expression
 
     for expression in ("(" * 5000 + "a" + ")" * 5000, "not " * 5000 + "a"):
         with pytest.raises(SelectionError, match="nested too deeply"):
@@ -860,7 +860,7 @@ def oracle_worker(connection, *arguments):
                                          (oracle_worker, "the oracle")])
 def test_a_case_whose_oracle_does_not_finish_is_a_case_error_after_the_oracle_timeout(tmp_path, monkeypatch,
                                                                                       target, what):
-    from conformance import isolation
+    from conformance.run import isolation
 
     monkeypatch.setattr(isolation, "_worker_main", target)
     monkeypatch.syspath_prepend(str(Path(__file__).parent))

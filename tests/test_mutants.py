@@ -12,7 +12,7 @@ import pytest
 from conformance.mutants import catalog
 from conformance.mutants.designs import CATALOG as DESIGNS
 from conformance.mutants.score import design_false_alarms, run_mutant, torch_false_alarms
-from conformance.session import RunOptions
+from conformance.run.session import RunOptions
 
 pytest.importorskip("torch")
 MUTANTS = catalog()

@@ -7,11 +7,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import oracle
-from conformance.casefile import KEYWORDS
+from conformance import spec
 from conformance.fuzz.calls import calls
 from conformance.fuzz.strategies import valid_calls
-from conformance.inputs import make_grad_output
-from conformance.names import FUNCTIONS
+from conformance.inputs.generate import make_grad_output
+from conformance.spec.names import FUNCTIONS
 from test_oracle_engine_fixture import oracle_engine  # noqa: F401 (autouse: each test runs on every engine)
 
 CI = settings(max_examples=80, derandomize=True, deadline=None, database=None,
@@ -58,7 +58,7 @@ def calls_with_an_arbitrary_keyword(draw):
     test_a_non_integer_ignore_index_raises_a_typed_error)."""
     function = draw(st.sampled_from(FUNCTIONS))
     call = draw(valid_calls(function, draw(st.sampled_from(("float64", "float32")))))
-    name = draw(st.sampled_from(KEYWORDS[function]))
+    name = draw(st.sampled_from(tuple(spec.get(function).keywords)))
     value = draw(st.integers(-10**20, 10**20) | st.just(np.int64(3)) if name == "ignore_index" else ARBITRARY)
     call.kwargs = {**call.kwargs, name: value}
     return call

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("torch")
 # Imported before any inner run: pytester drops the modules an inner run imported, and torch and numpy cannot be
 # imported twice in one process.
-for _module in ("torch.nn.functional", "conformance.backends.torch_backend", "conformance.session",
+for _module in ("torch.nn.functional", "conformance.backends.torch_backend", "conformance.run.session",
                 "conformance.plugin"):
     importlib.import_module(_module)
 
@@ -74,7 +74,7 @@ def test_does_nothing_without_backend(pytester):
         import sys
 
         def test_own():
-            assert "conformance.session" not in sys.modules and "torch" not in sys.modules
+            assert "conformance.run.session" not in sys.modules and "torch" not in sys.modules
         """)
     result = pytester.runpytest_subprocess("-v", *INNER_RUN)
     assert [line.split()[0] for line in result.outlines if "::" in line] == ["test_own.py::test_own"]

@@ -8,7 +8,7 @@ from case_texts import SOFTMAX, SOFTMAX_PAIRS
 from conformance.backends import load_backend
 from conformance.cli import main
 from conformance.report.journal import Journal, journal_path, run_key
-from conformance.session import RunOptions
+from conformance.run.session import RunOptions
 
 PAIRS = SOFTMAX_PAIRS
 BROKEN = """\

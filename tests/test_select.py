@@ -1,7 +1,7 @@
 """The -k expression matcher: grammar, precedence, case-insensitivity and error messages."""
 import pytest
 
-from conformance.select import SelectionError, compile_expression
+from conformance.corpus.select import SelectionError, compile_expression
 
 CE = ["cross_entropy/NCd1-mean-ii=-100", "cross_entropy", "float16", "ignore_index", "ls=0.1"]
 KL = ["kl_div/zero-target-inf-input", "kl_div", "float64", "log_target"]

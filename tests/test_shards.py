@@ -5,9 +5,9 @@ import json
 import pytest
 
 from case_texts import SOFTMAX
-from conformance.casefile import load_file
+from conformance.corpus.casefile import load_file
 from conformance.cli import main
-from conformance.shard import ShardError, pair_cost, parse_shard, shard_selection
+from conformance.corpus.shard import ShardError, pair_cost, parse_shard, shard_selection
 
 
 def comparable(path):

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conformance.tolerances import Tolerances, accumulation_u, depth, parse_order, sum_lengths
+from conformance.verdict.tolerances import Tolerances, accumulation_u, depth, parse_order, sum_lengths
 
 LAMBDA = Tolerances.load().accumulation["lambda"]
 

@@ -18,9 +18,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..dtypes import DTYPES
-from ..features import TORCH_API
-from ..names import FUNCTIONS
+from ..spec.dtypes import DTYPES
+from ..spec.features import OPT_IN, TORCH_API, known_features
+from ..spec import function_names
+from ..spec.names import FUNCTIONS
 
 ENTRY_POINT_GROUP = "loss_conformance.backends"
 
@@ -38,13 +39,14 @@ class Unsupported(NotImplementedError):
 class Capabilities:
     """What a backend can evaluate. A case that needs anything else is skipped as unsupported (never failed).
 
-    ``unsupported`` names features of conformance/features.py (e.g. "weight", "probability_targets",
-    "shape:k-dim", "reduction:none"). ``api`` says what the backend takes ("torch" tensors or "array"s).
+    ``unsupported`` names features of conformance/spec/features.py (e.g. "weight", "probability_targets",
+    "shape:k-dim", "reduction:none"); ``supported`` names the opt-in ones (features.OPT_IN) it offers, whose cases
+    are unsupported without the declaration. ``api`` says what the backend takes ("torch" tensors or "array"s).
     ``conventions="torch"`` makes torch's API conventions (features.TORCH_API: module classes, legacy
     size_average/reduce, the implicit dim, accepted target dtypes and shapes, weight shapes, broadcasting) part of
     the backend's contract; for any other backend (None) the cases that use them do not apply: it is judged on
     the documented semantics of the losses. ``differentiable`` lists the arguments the backend
-    takes gradients of: () for a forward-only backend. ``summation_order`` (an order of conformance/tolerances.py:
+    takes gradients of: () for a forward-only backend. ``summation_order`` (an order of conformance/verdict/tolerances.py:
     "pairwise", "tiles-B", "lanes-K", "sequential") asks to be judged by that order's accumulation bound; None
     takes the budget file's default, the bound every correct order meets (docs/tolerances.md).
     ``in_place_gradient``: the backend writes the gradient into the logits' memory by design (the inputs.unchanged
@@ -56,6 +58,7 @@ class Capabilities:
     functions: tuple = FUNCTIONS
     dtypes: tuple = DTYPES
     unsupported: frozenset = frozenset()
+    supported: frozenset = frozenset()
     api: str = "array"
     differentiable: tuple = ("input", "target")
     summation_order: str | None = None
@@ -66,7 +69,7 @@ class Capabilities:
 
     def missing(self, features):
         """The features of a case this backend lacks (sorted); torch API features apply only to torch's conventions."""
-        return sorted(f for f in features if f in self.unsupported)
+        return sorted(f for f in features if f in self.unsupported or (f in OPT_IN and f not in self.supported))
 
     def not_applicable(self, features):
         """The torch API conventions a case uses that are not part of this backend's API."""
@@ -84,15 +87,19 @@ class Call:
     form: str = "functional"  # or "module": torch.nn.CrossEntropyLoss(**kwargs)(input, target) and the like
     grad_output: np.ndarray | None = None  # set when gradients are wanted
     grad_wrt: tuple = ()  # argument names whose gradients are wanted, e.g. ("input", "target")
-    features: frozenset = frozenset()  # what the case exercises (conformance/features.py)
+    features: frozenset = frozenset()  # what the case exercises (conformance/spec/features.py)
 
 
 @dataclass
 class Outcome:
-    """What a backend returned: arrays converted to float64, with the dtype names it reported."""
+    """What a backend returned: arrays converted to float64, with the dtype names it reported. ``value`` is the
+    primary output (the loss, the softmax); ``outputs`` holds any further named output of the function's record
+    ({"lse": array}); ``grads`` the gradient of each argument by name."""
 
     value: np.ndarray | None = None
     dtype: str | None = None
+    outputs: dict = field(default_factory=dict)  # name -> float64 array, beyond the primary output
+    output_dtypes: dict = field(default_factory=dict)
     grads: dict = field(default_factory=dict)  # name -> float64 array
     grad_dtypes: dict = field(default_factory=dict)  # name -> dtype name
     error: tuple | None = None  # (exception class name, message) when the forward call raised
@@ -164,7 +171,7 @@ def _builtin(spec, device):
 
 
 def _offers_functions(obj):
-    return any(callable(getattr(obj, name, None)) for name in FUNCTIONS)
+    return any(callable(getattr(obj, name, None)) for name in function_names())
 
 
 def _construct(factory, device):
@@ -219,7 +226,12 @@ def _import(spec):
 
 
 def load_backend(spec="torch", device="cpu"):
-    """The Backend a spec names; raises BackendLoadError with the accepted forms when it names nothing."""
+    """The Backend a spec names; raises BackendLoadError with the accepted forms when it names nothing, or when
+    its capabilities name features that do not exist (a misspelt feature would silently declare nothing)."""
+    return _checked(_resolve(spec, device), spec)
+
+
+def _resolve(spec, device):
     try:
         builtin = _builtin(spec, device)
     except ImportError as error:
@@ -232,3 +244,13 @@ def load_backend(spec="torch", device="cpu"):
     if not spec or not all(part.isidentifier() for part in spec.replace(":", ".").split(".")):
         raise BackendLoadError(f"--backend {spec!r} names no backend; {_accepted()}")
     return _from_object(_import(spec), spec, device)
+
+
+def _checked(backend, spec):
+    capabilities = capabilities_of(backend)
+    known = set(known_features([name for name in capabilities.functions if name in function_names()]))
+    unknown = sorted((set(capabilities.unsupported) | set(capabilities.supported)) - known)
+    if unknown:
+        raise BackendLoadError(f"backend {spec!r} declares unknown features {unknown}; the features are "
+                               f"{', '.join(sorted(known))} (docs/backends.md)")
+    return backend

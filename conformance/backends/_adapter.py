@@ -9,7 +9,8 @@ import importlib
 
 import numpy as np
 
-from . import BackendLoadError
+from . import BackendLoadError, Outcome, Unsupported, failure
+from .. import spec
 
 # torch.nn.functional's documented defaults, which are part of the semantics under test: a target of -100 is
 # ignored even when a case does not pass ignore_index, so an adapter has to pass it to its framework.
@@ -48,3 +49,37 @@ def float64(array):
 def wrt_floats(call):
     """The arguments whose gradients are wanted and can exist: integer class indices have none."""
     return [name for name in call.grad_wrt if call.arrays[name].dtype.kind == "f"]
+
+
+def run_functional(call, function, to_framework, forward, backward, to_numpy, dtype_name):
+    """The Outcome of a call of ``function`` (framework arrays, in the record's argument order) through a
+    framework's VJP, the shape the functional adapters (jax, mlx) share:
+    ``forward(f, primals) -> (value, state)``, ``backward(f, primals, state, value, cotangent) -> gradients``;
+    ``to_framework(numpy array, dtype name)``, ``to_numpy(array)``, ``dtype_name(array)`` convert."""
+    arrays = {name: to_framework(array, call.dtype) for name, array in call.arrays.items()}
+    order = [name for name in spec.get(call.function).tensor_names if name in arrays]
+    wrt = wrt_floats(call)
+
+    def f(*differentiated):
+        named = dict(arrays, **dict(zip(wrt, differentiated)))
+        return function(*[named[name] for name in order])
+
+    outcome, primals = Outcome(), [arrays[name] for name in wrt]
+    try:
+        value, state = forward(f, primals)
+    except Unsupported:
+        raise
+    except Exception as error:  # noqa: BLE001 -- the framework's failure is a result
+        outcome.error = failure(error)
+        return outcome
+    outcome.value, outcome.dtype = to_numpy(value), dtype_name(value)
+    if call.grad_output is None:
+        return outcome
+    try:
+        grads = backward(f, primals, state, value, to_framework(np.asarray(call.grad_output), call.dtype))
+    except Exception as error:  # noqa: BLE001
+        outcome.grad_error = failure(error)
+        return outcome
+    for name, grad in zip(wrt, grads):
+        outcome.grads[name], outcome.grad_dtypes[name] = to_numpy(grad), dtype_name(grad)
+    return outcome

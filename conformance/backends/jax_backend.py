@@ -7,10 +7,8 @@ optax's pointwise divergence. No JAX loss takes a reduction, so none/mean/sum/ba
 and a reduction name outside those is unsupported rather than validated by this adapter. Gradients are
 jax.vjp's; float64 needs jax_enable_x64, which the backend turns on. Eager (op by op), as a user calls them.
 """
-import numpy as np
-
-from . import Capabilities, Outcome, Unsupported, failure
-from ._adapter import class_axis, cpu_only, float64, import_framework, option, wrt_floats
+from . import Capabilities, Unsupported
+from ._adapter import class_axis, cpu_only, float64, import_framework, option, run_functional
 
 jax = jnp = optax = None  # imported when the backend is instantiated: this module imports without JAX
 REDUCTIONS = ("none", "mean", "sum")
@@ -128,33 +126,13 @@ class JaxBackend:
         return jax.device_put(array, self._device)
 
     def run(self, call):
-        function = _function(call)
-        arrays = {name: self._array(a, call.dtype) for name, a in call.arrays.items()}
-        order = [n for n in ("input", "target", "weight") if n in arrays]
-        wrt = wrt_floats(call)
-
-        def f(*differentiated):
-            named = dict(arrays, **dict(zip(wrt, differentiated)))
-            return function(*[named[n] for n in order])
-
-        outcome = Outcome()
-        try:
-            value, vjp = jax.vjp(f, *[arrays[n] for n in wrt])
+        def forward(f, primals):
+            value, pullback = jax.vjp(f, *primals)
             value.block_until_ready()
-        except Unsupported:
-            raise
-        except Exception as error:  # noqa: BLE001 -- JAX's failure is a result
-            outcome.error = failure(error)
-            return outcome
-        outcome.value, outcome.dtype = float64(value), str(value.dtype)
-        if call.grad_output is None:
-            return outcome
-        try:
-            cotangent = self._array(np.asarray(call.grad_output), call.dtype).astype(value.dtype)
-            grads = vjp(cotangent.reshape(value.shape))
-        except Exception as error:  # noqa: BLE001
-            outcome.grad_error = failure(error)
-            return outcome
-        for name, grad in zip(wrt, grads):
-            outcome.grads[name], outcome.grad_dtypes[name] = float64(grad), str(grad.dtype)
-        return outcome
+            return value, pullback
+
+        def backward(f, primals, pullback, value, cotangent):
+            return pullback(cotangent.astype(value.dtype).reshape(value.shape))
+
+        return run_functional(call, _function(call), self._array, forward, backward, float64,
+                              lambda array: str(array.dtype))

@@ -9,8 +9,8 @@ with MLX's default precise=False, which accumulates half-precision rows in their
 """
 import numpy as np
 
-from . import Capabilities, Outcome, Unsupported, failure
-from ._adapter import class_axis, cpu_only, float64, import_framework, option, wrt_floats
+from . import Capabilities, Unsupported
+from ._adapter import class_axis, cpu_only, float64, import_framework, option, run_functional
 
 mx = nn = None  # imported when the backend is instantiated: this module imports without MLX
 
@@ -72,32 +72,14 @@ class MlxBackend:
         return mx.array(array, dtype=mx.float64 if dtype == "float64" else mx.float32).astype(getattr(mx, dtype))
 
     def run(self, call):
-        function = _function(call)
-        arrays = {name: self._array(a, call.dtype) for name, a in call.arrays.items()}
-        order = [n for n in ("input", "target") if n in arrays]
-        wrt = wrt_floats(call)
-
-        def f(*differentiated):
-            named = dict(arrays, **dict(zip(wrt, differentiated)))
-            return function(*[named[n] for n in order])
-
-        outcome = Outcome()
-        try:
-            value = f(*[arrays[n] for n in wrt])
+        def forward(f, primals):
+            value = f(*primals)
             mx.eval(value)  # MLX is lazy: errors surface when the graph is evaluated
-        except Exception as error:  # noqa: BLE001 -- MLX's failure is a result
-            outcome.error = failure(error)
-            return outcome
-        outcome.value, outcome.dtype = _numpy(value), _mlx_dtype(value)
-        if call.grad_output is None:
-            return outcome
-        try:
-            cotangent = self._array(call.grad_output, call.dtype).reshape(value.shape)
-            _, grads = mx.vjp(f, [arrays[n] for n in wrt], [cotangent])
+            return value, None
+
+        def backward(f, primals, _, value, cotangent):
+            _, grads = mx.vjp(f, primals, [cotangent.reshape(value.shape)])
             mx.eval(grads)
-        except Exception as error:  # noqa: BLE001
-            outcome.grad_error = failure(error)
-            return outcome
-        for name, grad in zip(wrt, grads):
-            outcome.grads[name], outcome.grad_dtypes[name] = _numpy(grad), _mlx_dtype(grad)
-        return outcome
+            return grads
+
+        return run_functional(call, _function(call), self._array, forward, backward, _numpy, _mlx_dtype)

@@ -10,6 +10,7 @@ backend declares input gradients only.
 import warnings
 
 from . import Capabilities, Outcome, Unsupported, failure
+from .. import spec
 from ._adapter import class_axis, cpu_only, float64, import_framework, option, wrt_floats
 
 
@@ -72,8 +73,7 @@ class PaddleBackend:
         wrt = wrt_floats(call)
         tensors = {name: self._tensor(a, call.dtype, name in wrt) for name, a in call.arrays.items()}
         arguments = _arguments(call)
-        positional = [tensors["input"]] + ([tensors["target"]] if "target" in tensors else [])
-        weight = {"weight": tensors["weight"]} if "weight" in tensors else {}
+        positional, weight = spec.get(call.function).call_arguments(tensors)
         outcome = Outcome()
         try:
             with warnings.catch_warnings():

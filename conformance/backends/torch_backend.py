@@ -3,7 +3,8 @@
 A namespace (a module or object with ``cross_entropy``, ``nll_loss``, ``kl_div``, ``softmax``, ``log_softmax``
 taking torch tensors, like torch.nn.functional) is how a kernel author plugs in a Triton or custom kernel. It may
 declare ``SUPPORTED_DTYPES`` (names such as "float32"; otherwise each dtype is probed once with a tiny call),
-``UNSUPPORTED_FEATURES`` (names of conformance/features.py), ``DIFFERENTIABLE`` (("input",) when targets
+``UNSUPPORTED_FEATURES`` and ``SUPPORTED_FEATURES`` (names of conformance/spec/features.py: what it lacks, and the
+opt-in features it offers), ``DIFFERENTIABLE`` (("input",) when targets
 have no gradient), ``SUMMATION_ORDER`` (the order its sums take, to be judged by that order's bound),
 ``CONVENTIONS = "torch"`` (to be judged on torch's API conventions too, not only the documented semantics),
 ``IN_PLACE_GRADIENT = True`` (it writes the gradient into the logits), ``LOSS_DTYPE = "float32"`` (its losses
@@ -20,9 +21,9 @@ import warnings
 import numpy as np
 
 from . import Call, Capabilities, Outcome, failure
+from .. import spec
+from ..spec.features import OPT_IN
 
-MODULE_CLASSES = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "nll_loss": "NLLLoss",
-                  "cross_entropy": "CrossEntropyLoss", "kl_div": "KLDivLoss"}
 UNSUPPORTED_PHRASES = ("not implemented for", "not supported", "unsupported dtype")
 TORCH_DTYPE_NAMES = {"float64": "double", "float32": "float", "float16": "half", "bfloat16": "bfloat16"}
 
@@ -36,13 +37,9 @@ def _names_the_dtype(message, dtype):
 
 
 def _probe_call(function, dtype):
-    """A tiny valid call of the function, used to find out whether a dtype is supported at all."""
-    x = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]])
-    if function in ("softmax", "log_softmax"):
-        return Call(function, dtype, {"input": x}, {"dim": 1}, grad_output=np.ones_like(x), grad_wrt=("input",))
-    target = {"kl_div": np.full_like(x, 1 / 3)}.get(function, np.array([0, 2]))
-    return Call(function, dtype, {"input": x, "target": target}, {}, grad_output=np.array(1.0),
-                grad_wrt=("input",))
+    """The record's tiny valid call of the function, used to find out whether a dtype is supported at all."""
+    arrays, kwargs, grad_output = spec.get(function).probe()
+    return Call(function, dtype, arrays, kwargs, grad_output=grad_output, grad_wrt=("input",))
 
 
 class TorchBackend:
@@ -79,7 +76,9 @@ class TorchBackend:
         if self.compile:  # nn.CrossEntropyLoss(...) instances are new per call: compiled through F.* only
             unsupported.add("module_form")
         torch_itself = self.is_torch_functional or self.namespace is getattr(self.torch.nn, "functional", None)
-        return Capabilities(api="torch", unsupported=frozenset(unsupported),
+        supported = OPT_IN if torch_itself else getattr(self.namespace, "SUPPORTED_FEATURES", ())
+        return Capabilities(functions=spec.function_names(), api="torch", unsupported=frozenset(unsupported),
+                            supported=frozenset(supported),
                             differentiable=tuple(getattr(self.namespace, "DIFFERENTIABLE", ("input", "target"))),
                             conventions="torch" if torch_itself else getattr(self.namespace, "CONVENTIONS", None),
                             summation_order=getattr(self.namespace, "SUMMATION_ORDER", None),
@@ -112,8 +111,9 @@ class TorchBackend:
         problem = self._device_problem()
         if problem:
             return problem
-        if form == "module" and not self.is_torch_functional and not hasattr(self.namespace, MODULE_CLASSES[function]):
-            return f"{self.name} offers no module class {MODULE_CLASSES[function]} for the module form"
+        module = spec.get(function).module
+        if form == "module" and not self.is_torch_functional and not hasattr(self.namespace, module):
+            return f"{self.name} offers no module class {module} for the module form"
         if not callable(getattr(self.namespace, function, None)):
             return f"{self.name} offers no function {function!r}"
         if getattr(self.namespace, "SUPPORTED_DTYPES", None) is not None:  # declared: the runner checks, no probe
@@ -136,29 +136,33 @@ class TorchBackend:
         tensor = tensor.to(self.device)
         return tensor.requires_grad_(True) if requires_grad else tensor
 
-    def _callable(self, function, form, kwargs, weight):
+    def _callable(self, function, form, kwargs, keyword):
+        """f(*positional tensors) of the call: the function with its keyword tensors and arguments, or the
+        module class of the record constructed with them (torch.nn's modules take the keyword tensors too)."""
         if form == "module":
             module_class = getattr(self.torch.nn if self.is_torch_functional else self.namespace,
-                                   MODULE_CLASSES[function])
-            module = module_class(**kwargs) if weight is None else module_class(weight=weight, **kwargs)
+                                   spec.get(function).module)
+            module = module_class(**keyword, **kwargs)
             return lambda *tensors: module(*tensors)
         target = getattr(self.namespace, function)
         if self.compile:
             target = self._compiled.setdefault(function, self._compiled_function(target))
-        extra = {} if weight is None else {"weight": weight}
-        return lambda *tensors: target(*tensors, **extra, **kwargs)
+        return lambda *tensors: target(*tensors, **keyword, **kwargs)
 
     def run(self, call):
         tensors = {name: self._tensor(array, call.dtype, name in call.grad_wrt and array.dtype.kind == "f")
                    for name, array in call.arrays.items()}
         snapshot = {name: tensor.detach().clone() for name, tensor in tensors.items()}
-        positional = [tensors["input"]] + ([tensors["target"]] if "target" in tensors else [])
+        positional, keyword = spec.get(call.function).call_arguments(tensors)
         outcome = Outcome()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # legacy size_average/reduce, implicit dim, batchmean advice
-                result = self._callable(call.function, call.form, call.kwargs, tensors.get("weight"))(*positional)
+                result, others = _named(self._callable(call.function, call.form, call.kwargs, keyword)(*positional),
+                                        spec.get(call.function).outputs)
             outcome.value, outcome.dtype = self._read(result)
+            for name, tensor in others.items():
+                outcome.outputs[name], outcome.output_dtypes[name] = self._read(tensor)
         except NotImplementedError as error:  # the kernel's way of saying "not this call": skipped, not failed
             outcome.unsupported = failure(error)
             return outcome
@@ -191,6 +195,18 @@ class TorchBackend:
         except Exception as error:  # noqa: BLE001 -- any failure of the backward is a result
             outcome.grads, outcome.grad_dtypes = {}, {}
             outcome.grad_error = failure(error)
+
+
+def _named(result, outputs):
+    """(the primary output, {name: another output}) of what a call returned: one tensor or, for a function of
+    several outputs, a tuple in the record's output order or a mapping by output name."""
+    if len(outputs) == 1:
+        return result, {}
+    if isinstance(result, dict):
+        return result.get(outputs[0]), {name: result[name] for name in outputs[1:] if name in result}
+    if isinstance(result, (tuple, list)) and result:
+        return result[0], {name: tensor for name, tensor in zip(outputs[1:], result[1:])}
+    return result, {}
 
 
 def _same_bits(tensor, before):

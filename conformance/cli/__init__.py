@@ -9,9 +9,9 @@ import os
 import sys
 from pathlib import Path
 
-from ..dtypes import DTYPES
-from ..names import FUNCTIONS, list_argument
-from ..results import EXIT_INTERRUPTED, EXIT_USAGE
+from ..spec.dtypes import DTYPES
+from ..spec.names import CONVENTIONS, FUNCTIONS, ORACLE_TIMEOUT_S, PARITY_TARGETS, TIMEOUT_S, list_argument
+from ..verdict.results import EXIT_INTERRUPTED, EXIT_USAGE
 
 
 def default_jobs():
@@ -78,7 +78,7 @@ class _VersionAction(argparse.Action):
 
 
 def _shard(text):
-    from ..shard import ShardError, parse_shard
+    from ..corpus.shard import ShardError, parse_shard
 
     try:
         return parse_shard(text)
@@ -103,24 +103,24 @@ def _parser():
                           "give the option with no file to use none).")
     run.add_argument("--not-strict", dest="strict", action="store_false",
                      help="Report an expected failure that passes without failing the run.")
-    run.add_argument("--parity", choices=("torch",), default=None,
+    run.add_argument("--parity", choices=PARITY_TARGETS, default=None,
                      help="For kernels that aim at torch's behaviour: on torch's declared deviations, a result "
                           "equal to torch's also passes (reported as a parity pass).")
-    run.add_argument("--conventions", choices=("torch",), default=None,
+    run.add_argument("--conventions", choices=CONVENTIONS, default=None,
                      help="Judge a torch-API namespace on torch's API conventions too (module classes, legacy "
                           "arguments, accepted target dtypes and shapes, ...), not only on the documented semantics; "
                           "torch and torch-compile always are.")
     run.add_argument("--jobs", type=_count, default=default_jobs(), metavar="N",
                      help=f"Worker processes (default: the CPU count up to 8, here {default_jobs()}); 0 runs in "
                           "this process, without timeout or isolation.")
-    run.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
-                     help="Time allowed for one backend call before its case fails (default 60).")
+    run.add_argument("--timeout", type=_seconds, default=TIMEOUT_S, metavar="SECONDS",
+                     help=f"Time allowed for one backend call before its case fails (default {TIMEOUT_S:g}).")
     run.add_argument("--shard", type=_shard, default=None, metavar="K/N",
                      help="Run the K-th of N parts of the selection (balanced by cost, deterministic); "
                           "`loss-conformance merge` joins the parts' --json files into the whole run's.")
-    run.add_argument("--oracle-timeout", type=_seconds, default=600.0, metavar="SECONDS",
+    run.add_argument("--oracle-timeout", type=_seconds, default=ORACLE_TIMEOUT_S, metavar="SECONDS",
                      help="Time allowed for a case's own work in a dtype (inputs, oracle, comparison) before it "
-                          "ends as a case error (default 600; isolated runs only, as --timeout).")
+                          f"ends as a case error (default {ORACLE_TIMEOUT_S:g}; isolated runs only, as --timeout).")
     run.add_argument("--cache-dir", type=Path, default=None,
                      help="Where certified oracle results are kept (default: $LOSS_CONFORMANCE_CACHE or "
                           "~/.cache/loss-conformance/oracle).")
@@ -174,15 +174,15 @@ def _parser():
 
 
 def _options(args):
-    from ..reference import default_cache_dir
-    from ..session import RunOptions
+    from ..expected import default_cache_dir
+    from ..run.session import RunOptions
 
     return RunOptions(
-        oracle_timeout=getattr(args, "oracle_timeout", 600.0),  # docs/robustness.md
+        oracle_timeout=getattr(args, "oracle_timeout", ORACLE_TIMEOUT_S),  # docs/robustness.md
         backend=getattr(args, "backend", "torch"), device=getattr(args, "device", "cpu"), dtypes=args.dtype,
         functions=args.function, keyword=args.keyword, ids=tuple(args.ids), case_paths=tuple(args.cases or ()),
         xfail_paths=None if getattr(args, "xfails", None) is None else tuple(args.xfails),
-        include_tags=tuple(args.include_tag), jobs=getattr(args, "jobs", 1), timeout=getattr(args, "timeout", 60.0),
+        include_tags=tuple(args.include_tag), jobs=getattr(args, "jobs", 1), timeout=getattr(args, "timeout", TIMEOUT_S),
         cache_dir=None if getattr(args, "no_cache", False) else getattr(args, "cache_dir", None) or default_cache_dir(),
         tolerances=getattr(args, "tolerances", None), strict=getattr(args, "strict", True),
         parity=getattr(args, "parity", None), shard=getattr(args, "shard", None),

@@ -11,25 +11,14 @@ import numpy as np
 
 import oracle
 
+from .. import spec
+
 UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24}
 
 
 def _examples(rng):
-    logits = rng.normal(size=(4, 5))
-    classes = np.array([1, 0, 4, -100])
-    probabilities = rng.dirichlet(np.ones(5), size=4)
-    weight = rng.uniform(0.5, 2.0, size=5)
-    log_probs = np.log(rng.dirichlet(np.ones(5), size=4))
-    return [
-        ("softmax", (logits,), {"dim": 1}),
-        ("log_softmax", (logits,), {"dim": 1}),
-        ("nll_loss", (log_probs, classes), {"weight": weight}),
-        ("cross_entropy", (logits, classes), {}),
-        ("cross_entropy", (logits, classes), {"weight": weight, "label_smoothing": 0.1}),
-        ("cross_entropy", (logits, probabilities), {"reduction": "sum", "label_smoothing": 0.2}),
-        ("kl_div", (log_probs, probabilities), {"reduction": "batchmean"}),
-        ("kl_div", (log_probs, np.log(probabilities)), {"reduction": "sum", "log_target": True}),
-    ]
+    """(function, args, kwargs): the documented calls of each function's record."""
+    return [(name, args, kwargs) for name in spec.FUNCTIONS for args, kwargs in spec.get(name).examples(rng)]
 
 
 def _torch_errors(name, args, kwargs):
@@ -47,7 +36,7 @@ def _torch_errors(name, args, kwargs):
         # The oracle is fed the values rounded to the dtype, so only torch's arithmetic is measured.
         rounded_args = [t.double().numpy() if t.is_floating_point() else t.numpy() for t in tensors]
         rounded_kwargs = {k: v.double().numpy() if isinstance(v, torch.Tensor) else v for k, v in torch_kwargs.items()}
-        reference = oracle.certify(getattr(oracle, name), *rounded_args, **rounded_kwargs)
+        reference = oracle.certify(spec.get(name).oracle_functions()[0], *rounded_args, **rounded_kwargs)
         wanted = np.array([float(v) for v in reference.value.flat])
         scale = np.array([float(v) for v in reference.scale.flat])
         with warnings.catch_warnings():
@@ -64,7 +53,7 @@ def run_demo(seed=0, prec=None):
     print(header)
     print("-" * len(header))
     for name, args, kwargs in _examples(rng):
-        certified = oracle.certify(getattr(oracle, name), *args, prec=prec, **kwargs)
+        certified = oracle.certify(spec.get(name).oracle_functions()[0], *args, prec=prec, **kwargs)
         first = certified.value.flat[0]
         call = f"{name}({', '.join(str(a.shape) for a in args)}{''.join(f', {k}=' + _short(v) for k, v in kwargs.items())})"
         errors = _torch_errors(name, args, kwargs)

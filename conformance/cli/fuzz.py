@@ -9,9 +9,9 @@ import math
 import sys
 from pathlib import Path
 
-from ..dtypes import DTYPES
-from ..names import FUNCTIONS, list_argument
-from ..results import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from ..spec.dtypes import DTYPES
+from ..spec.names import FUNCTIONS, list_argument
+from ..verdict.results import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 PROGRESS_EVERY_S = 30.0
 
@@ -70,7 +70,7 @@ def add_arguments(parser):
 
 
 def _options(args):
-    from ..casefile import CASES_DIR
+    from ..corpus.casefile import CASES_DIR
     from ..fuzz.engine import FuzzOptions, default_database_dir
 
     database = None
@@ -128,7 +128,7 @@ def fuzz_command(args):
               "pip install 'loss-conformance[fuzz]'", file=sys.stderr)
         return EXIT_USAGE
     from ..backends import BackendLoadError
-    from ..casefile import CaseFileError
+    from ..corpus.casefile import CaseFileError
     from ..fuzz.engine import fuzz
 
     options = _options(args)

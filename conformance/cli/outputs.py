@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..report.diff import DEFAULT_ERROR_FLOOR_U, DEFAULT_FACTOR
-from ..results import EXIT_OK, EXIT_USAGE
+from ..verdict.results import EXIT_OK, EXIT_USAGE
 
 
 def has_module(name):
@@ -37,7 +37,8 @@ def report_command(args):
         return EXIT_USAGE
     from ..report import plots
     from ..report.html import OutputPathError, check_records, default_title, prepare_output, render_page
-    from ..report.results_file import ResultsFileError, load_results, write_atomic
+    from ..corpus.resources import write_atomic
+    from ..report.results_file import ResultsFileError, load_results
 
     try:
         document = load_results(args.results)
@@ -65,8 +66,8 @@ def _copy_documents(output):
     """The documents that the page's spec links point to (docs/*.md), copied beside it: the report is read where
     the suite is not installed."""
     from ..report.html_sections import DOCS_DIR
-    from ..report.results_file import write_atomic
-    from ..resources import data_path
+    from ..corpus.resources import write_atomic
+    from ..corpus.resources import data_path
 
     for document in sorted(data_path("docs").glob("*.md")):
         write_atomic(output / DOCS_DIR / document.name, document.read_bytes())
@@ -111,7 +112,8 @@ def diff_command(args):
     """Print and write the diff; EXIT_OK (no regression), EXIT_FAILED (a regression) or EXIT_USAGE (bad input)."""
     from ..report.diff import compare
     from ..report.diff_markdown import render_markdown
-    from ..report.results_file import ResultsFileError, load_results, write_atomic, write_json
+    from ..corpus.resources import write_atomic
+    from ..report.results_file import ResultsFileError, load_results, write_json
 
     try:
         documents = [load_results(path) for path in (args.old, args.new)]
@@ -149,7 +151,7 @@ def add_merge_arguments(parser):
 def merge_command(args):
     """Write the merged results; EXIT_OK once written (the verdict is run's and diff's), EXIT_USAGE for shards
     that do not make one run."""
-    from ..casefile import CaseFileError, load_cases
+    from ..corpus.casefile import CaseFileError, load_cases
     from ..report.merge import merge_results
     from ..report.results_file import ResultsFileError, write_json
 

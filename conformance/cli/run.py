@@ -2,20 +2,21 @@
 import sys
 
 from ..backends import BackendLoadError
-from ..casefile import CaseFileError
+from ..corpus.casefile import CaseFileError
 from ..report.console import (print_budgets, print_deviations, print_diagnosis, print_failures, print_summary,
                               progress_bar)
 from ..report.diagnose import explain
 from ..report.journal import run_key
-from ..report.results_file import results_document, write_atomic, write_json
-from ..results import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, FAILING, exit_status
-from ..select import SelectionError
+from ..corpus.resources import write_atomic
+from ..report.results_file import results_document, write_json
+from ..verdict.results import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, FAILING, exit_status
+from ..corpus.select import SelectionError
 
 CONFIGURATION_ERRORS = (CaseFileError, SelectionError, BackendLoadError)
 
 
 def _session(options):
-    from ..session import Session
+    from ..run.session import Session
 
     return Session(options)
 
@@ -192,10 +193,10 @@ def mutants_command(args):
     """EXIT_OK when every mutant is killed and torch has no unexpected failure, else EXIT_FAILED."""
     from ..mutants.designs import CATALOG
     from ..mutants.score import design_false_alarms, mutation_score, run_mutation, torch_false_alarms
-    from ..reference import default_cache_dir
+    from ..expected import default_cache_dir
     from ..report.console import print_mutants
-    from ..results import environment
-    from ..session import RunOptions
+    from ..verdict.results import environment
+    from ..run.session import RunOptions
 
     options = RunOptions(case_paths=tuple(args.cases or ()), cache_dir=args.cache_dir or default_cache_dir(),
                          jobs=0)

@@ -2,8 +2,8 @@
 one (invalid.py)."""
 from hypothesis import strategies as st
 
-from ..dtypes import DTYPES
-from ..names import FUNCTIONS
+from ..spec.dtypes import DTYPES
+from ..spec.names import FUNCTIONS
 from .invalid import invalid_calls
 from .strategies import HEADROOM, dtypes, valid_calls
 

@@ -1,7 +1,7 @@
 """The fuzzing loop: check drawn calls with the runner's checks, let hypothesis shrink a failure, write it out.
 
 Each drawn call becomes an in-memory case with literal inputs and goes through the run loop of ``run``
-(conformance/runner.py), with the same checks. A failed, erroneous or unexpectedly passing check that neither
+(conformance/run/runner.py), with the same checks. A failed, erroneous or unexpectedly passing check that neither
 the backend's xfail file nor a known-deviation rule (known.py) explains raises a Finding, one exception class
 per (function, check), so that hypothesis shrinks each kind of failure on its own. The shrunk call is written
 as a YAML case. Rounds: with keep_going, the kinds already found stop counting as failures and the search goes on.
@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..dtypes import DTYPES
-from ..names import FUNCTIONS
+from ..spec.dtypes import DTYPES
+from ..spec.names import FUNCTIONS, TIMEOUT_S
 
 PROFILE_NAMES = ("ci", "default", "nightly")
 PROFILE_BUDGETS = {"ci": 50, "default": 200, "nightly": 20000}  # max_examples
@@ -86,7 +86,7 @@ class TimeUp(BaseException):
 def default_database_dir():
     """The example database's directory: $LOSS_CONFORMANCE_CACHE/../hypothesis when that is set, else
     <$XDG_CACHE_HOME or ~/.cache>/loss-conformance/hypothesis (beside the oracle cache)."""
-    from ..reference import default_cache_dir
+    from ..expected import default_cache_dir
 
     return default_cache_dir().parent / "hypothesis"
 
@@ -108,19 +108,19 @@ class Checker:
     """Runs the checks of ``run`` on drawn calls against one backend (in-process, or isolated with a timeout)."""
 
     def __init__(self, options):
-        from ..runner import Runner
+        from ..run.runner import Runner
         from .known import rules_for
 
         self.options = options
         self.rules = rules_for(options.backend, options.known)
         # No oracle cache: every drawn input is new, caching would only fill the disk.
         self.runner = Runner(options.backend, options.device, jobs=1 if options.timeout else 0,
-                             timeout=options.timeout or 60.0, cache_dir=None, strict=False,
+                             timeout=options.timeout or TIMEOUT_S, cache_dir=None, strict=False,
                              cases_arg=True).open(1)
 
     def check(self, call):
         """(unexplained failing records, names of the known rules that explained others) for one call."""
-        from ..results import FAILING
+        from ..verdict.results import FAILING
         from .found import case_from_call
         from .known import explain
 
@@ -300,7 +300,7 @@ def display_path(path):
 
 def save_finding(finding, options):
     """Write the finding's case file and fill in its path and one-line reproduction."""
-    from ..results import reproduction
+    from ..verdict.results import reproduction
     from .found import case_from_call, choose_path, write_found_case
 
     call = finding.call

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..casefile import Case
-from ..inputs import make_inputs
+from .. import spec
+from ..corpus.casefile import Case
+from ..inputs.generate import make_inputs
 
 SHORT_DECIMAL = 12  # characters: longer reprs are written as hex floats, which say exactly which float is meant
 
@@ -65,8 +66,7 @@ def describe(call):
     if call.form == "module":
         parts.append("module")
     for name in sorted(call.kwargs):
-        short = {"reduction": "", "size_average": "sa=", "reduce": "re=", "ignore_index": "ii=",
-                 "label_smoothing": "ls=", "log_target": "lt=", "dim": "dim="}.get(name, f"{name}=")
+        short = "" if name == "reduction" else spec.get(call.function).labels.get(name, f"{name}=")
         value = call.kwargs[name]
         parts.append(f"{short}{str(value).lower() if isinstance(value, bool) or value is None else value}")
     if "weight" in call.arrays:
@@ -144,7 +144,7 @@ def _same_inputs(loaded, call):
 
 def verify_round_trip(path, call):
     """Load the written file and check that it is the call: same inputs bit for bit, kwargs, form, dtype, seed."""
-    from ..casefile import load_file
+    from ..corpus.casefile import load_file
 
     (loaded,) = load_file(path)
     same = (_same_inputs(loaded, call) and loaded.kwargs == call.kwargs and loaded.form == call.form
@@ -170,7 +170,7 @@ def choose_path(call, out_dir):
 def write_found_case(call, record, path, provenance):
     """Write the case file for a finding atomically at ``path`` (from choose_path); an existing file with the
     same case keeps its comments. Returns the path, after checking that the file reproduces the call exactly."""
-    from ..report.results_file import write_atomic
+    from ..corpus.resources import write_atomic
 
     path = Path(path)
     if not path.exists():

@@ -8,7 +8,7 @@ conformance/fuzz/known.py recognises them as declared deviations.
 import numpy as np
 from hypothesis import strategies as st
 
-from ..layout import class_layout
+from ..spec.classes import class_layout
 from .strategies import (DrawnCall, class_index_loss, class_shapes, cross_entropy_calls, float_tensors, forms,
                          kl_div_calls, moderate_values, probability_targets, seeds, shapes, valid_calls)
 

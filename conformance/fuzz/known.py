@@ -13,9 +13,9 @@ from fnmatch import fnmatchcase
 
 import numpy as np
 
-from ..dtypes import float_format
-from ..layout import class_dim
-from ..tolerances import effective_reduction
+from ..spec.dtypes import float_format
+from ..spec.classes import class_dim
+from ..spec.features import effective_reduction
 
 SPEC = "docs/spec-notes.md#"
 
@@ -188,7 +188,7 @@ def kl_batchmean_with_legacy(call):
 
 def upstream_per_element(call):
     """|the upstream gradient| each kl_div element receives, from the case's seeded grad_output."""
-    from ..inputs import make_grad_output
+    from ..inputs.generate import make_grad_output
 
     x = call.arrays["input"]
     reduction = effective_reduction(call.kwargs)

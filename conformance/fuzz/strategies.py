@@ -13,8 +13,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ..dtypes import DTYPES, float_format, round_to
-from ..layout import class_dim, class_layout
+from ..spec.dtypes import DTYPES, float_format, round_to
+from ..spec.classes import class_dim, class_layout
 
 MAX_CLASSES = 5
 MAX_BATCH = 3
@@ -34,7 +34,7 @@ class DrawnCall:
     arrays: dict  # "input", and "target" / "weight" where the call has them
     kwargs: dict = field(default_factory=dict)
     form: str = "functional"
-    seed: int = 0  # the seed of the upstream gradient (conformance.inputs.make_grad_output)
+    seed: int = 0  # the seed of the upstream gradient (conformance.inputs.generate.make_grad_output)
     expect_error: str | None = None  # an oracle error class name
     defect: str = ""  # for an invalid call: what is wrong with it, e.g. "target-out-of-range"
 

@@ -1,7 +1,7 @@
 """A namespace that behaves like torch.nn.functional except for the functions a mutant replaces."""
 from types import SimpleNamespace
 
-from ..names import FUNCTIONS
+from ..spec.names import FUNCTIONS
 
 
 def mutant(description, **replacements):

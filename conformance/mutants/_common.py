@@ -5,12 +5,12 @@ the class-index 'mean' denominator, all as torch 2.13 computes them.
 """
 import torch
 
-from .. import layout
+from ..spec import classes
 
 
 def class_dim(input):
-    """0 for an unbatched (C) input, else 1: (N, C) and (N, C, d1, ..., dK) (conformance/layout.py)."""
-    return layout.class_dim(input.dim())
+    """0 for an unbatched (C) input, else 1: (N, C) and (N, C, d1, ..., dK) (conformance/spec/classes.py)."""
+    return classes.class_dim(input.dim())
 
 
 def n_classes(input):

@@ -15,8 +15,8 @@ import math
 import numpy as np
 import torch
 
-from ..layout import class_dim
-from ..tolerances import parse_order
+from ..spec.classes import class_dim
+from ..verdict.tolerances import parse_order
 
 
 def _padded(values, multiple):

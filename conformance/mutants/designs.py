@@ -26,8 +26,8 @@ import torch.nn.functional as F
 
 from . import _ordered
 from ._common import effective_reduction
-from ..layout import class_dim
-from ..names import FUNCTIONS
+from ..spec.classes import class_dim
+from ..spec.names import FUNCTIONS
 
 ORDERS = {"sequential": "sequential", "lanes_4": "lanes-4", "lanes_8": "lanes-8", "lanes_16": "lanes-16",
           "pairwise": "pairwise", "tiles_1024": "tiles-1024"}
@@ -131,7 +131,7 @@ def module_classes(namespace):
 
 
 def ordered(order, **choices):
-    """A torch-API namespace of the five functions with every sum in ``order`` (conformance/tolerances.py)."""
+    """A torch-API namespace of the five functions with every sum in ``order`` (conformance/verdict/tolerances.py)."""
 
     namespace = SimpleNamespace(__doc__=f"every function, sums in the order {order}", DEVIATIONS=(),
                                 REPLACED=FUNCTIONS, CONVENTIONS="torch", **functions(order, **choices))

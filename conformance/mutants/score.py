@@ -8,9 +8,9 @@ cases of the functions it replaces, in-process (they are our own code: no isolat
 """
 from dataclasses import dataclass, field, replace
 
-from ..deviations import default_deviation_paths
-from ..results import FAILING
-from ..session import RunOptions, Session
+from ..verdict.deviations import default_deviation_paths
+from ..verdict.results import FAILING
+from ..run.session import RunOptions, Session
 from . import catalog
 
 

@@ -9,8 +9,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..results import FAILING, MEASURED
-from ..tolerances import describe_judgement
+from ..verdict.results import FAILING, MEASURED
+from ..verdict.tolerances import describe_judgement
 
 SHOWN_FAILURES = 20  # failure details printed in full; the JSON report has them all
 

@@ -5,14 +5,15 @@ value that never fails beside one that mostly does names the parameter before an
 """
 from collections import defaultdict
 
-DEFAULTS = {"reduction": "mean", "ignore_index": -100, "label_smoothing": 0.0, "log_target": False, "dim": None}
+from .. import spec
+
 SHOWN = 3
 MIN_PAIRS = 10  # a value seen on fewer pairs than this neither clears nor convicts its parameter
 
 
 def features(case, dtype):
     """The parameter values of a case in a dtype, as 'name=value' strings (defaults filled in)."""
-    kwargs = {name: case.kwargs.get(name, default) for name, default in DEFAULTS.items()}
+    kwargs = {name: case.kwargs.get(name, default) for name, default in spec.get(case.function).keywords.items()}
     values = {f"{name}={value}" for name, value in kwargs.items() if name in case.kwargs or value is not None}
     input_spec, target_spec = case.inputs["input"], case.inputs.get("target", {})
     values |= {f"dtype={dtype}", f"form={case.form}", f"weight={'given' if 'weight' in case.inputs else 'none'}",

@@ -5,7 +5,7 @@ import math
 from collections import Counter
 from pathlib import Path
 
-from ..results import FAILING, RAN, STATUSES, backend_label
+from ..verdict.results import FAILING, RAN, STATUSES, backend_label
 from .results_file import ResultsFileError
 
 DIFF_SCHEMA_VERSION = 1

@@ -1,5 +1,5 @@
 """The Markdown form of a ``loss-conformance diff`` (diff.py computes it; this only renders it)."""
-from ..results import STATUSES
+from ..verdict.results import STATUSES
 from .diff import LISTED, SHOWN, STATUS_CHANGE_KINDS
 from .markdown import _code as _literal_code
 from .markdown import _text

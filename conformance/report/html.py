@@ -7,8 +7,8 @@ is imported only when the command runs, so building the CLI parser stays cheap.
 import math
 from pathlib import Path
 
-from ..results import FAILING, STATUSES, backend_label, summarize_as
-from ..tolerances import describe_judgement
+from ..verdict.results import FAILING, STATUSES, backend_label, summarize_as
+from ..verdict.tolerances import describe_judgement
 from .html_sections import cases_section, diagnosis_section, escape, failures_section, grouped_section
 from .results_file import ResultsFileError
 

@@ -4,7 +4,7 @@ groups of declared deviations and skips, whose spec notes link to the documents 
 from collections import defaultdict
 from html import escape as _escape_html
 
-from ..results import FAILING, clean_text
+from ..verdict.results import FAILING, clean_text
 from .groups import case_anchor, failure_groups, record_anchor
 
 DOCS_DIR = "docs"  # where the report copies the documents that spec links point to (beside index.html)

@@ -8,8 +8,8 @@ declared deviations (xfailed) do not fail it; they are listed, with their reason
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-from ..results import FAILING, clean_text
-from ..tolerances import describe_judgement
+from ..verdict.results import FAILING, clean_text
+from ..verdict.tolerances import describe_judgement
 
 FAILURE = tuple(s for s in FAILING if s != "error")  # a JUnit failure; "error" is a JUnit error
 

@@ -8,8 +8,8 @@ deviations met. GitHub caps a step summary at 1 MiB; the failure messages are cu
 import re
 from collections import Counter
 
-from ..results import FAILING, STATUSES, backend_label, clean_text
-from ..tolerances import describe_judgement
+from ..verdict.results import FAILING, STATUSES, backend_label, clean_text
+from ..verdict.tolerances import describe_judgement
 from .groups import failure_groups
 
 SHOWN_FAILURES = 50

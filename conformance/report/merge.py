@@ -2,7 +2,7 @@
 results file an unsharded run writes: the same records in the same order, the summary recomputed, the timings
 added up (the wall time is the longest shard's). Shards of different runs (another backend, version, oracle,
 selection) are refused."""
-from ..results import summarize_as
+from ..verdict.results import summarize_as
 from .results_file import ResultsFileError, load_results, results_document
 
 IGNORED_ENVIRONMENT = ("argv",)  # what may differ between the shards of one run

@@ -8,8 +8,8 @@ import io
 import math
 from collections import defaultdict
 
-from ..results import MEASURED
-from .results_file import write_atomic
+from ..verdict.results import MEASURED
+from ..corpus.resources import write_atomic
 
 RATIO_FLOOR = 1e-4  # ratios below this, exact results (0) included, are drawn at the floor of the log axis
 RATIO_CAP = 1e3  # the axis ends here at most: one wild outlier must not squeeze the region around the budget

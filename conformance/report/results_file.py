@@ -3,34 +3,12 @@ back with validation. docs/results.md describes the document.
 """
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
+
+from ..corpus.resources import write_atomic
 
 SCHEMA = "loss-conformance/results"
 SCHEMA_VERSION = 1
-
-
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path, text):
-    """Write text (or bytes) so that a reader sees the old file or the complete new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 would make reports unreadable to others
-        with os.fdopen(handle, "wb") as file:
-            # A lone surrogate (from a backend's message) is written as its escape, not a crash after the run.
-            file.write(text if isinstance(text, bytes) else text.encode("utf-8", "backslashreplace"))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def json_safe(value):

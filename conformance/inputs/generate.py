@@ -12,12 +12,13 @@ import math
 import gmpy2
 import numpy as np
 
-from .dtypes import round_to
-from .layout import class_dim
+from ..spec import get as spec_of
+from ..spec.dtypes import round_to
+from ..spec.classes import class_dim
 from .row_patterns import apply_row_patterns, ignored_positions, make_confident, place_targets
 
-GENERATOR_VERSION = 1  # bump when any generated input can change: it keys the stored inputs (reference.py)
-STREAM_KEYS = {"input": 0, "target": 1, "weight": 2, "grad_output": 3}
+GENERATOR_VERSION = 1  # bump when any generated input can change: it keys the stored inputs (expected/store.py)
+GRAD_OUTPUT_STREAM = 3  # the upstream gradient's seed stream; each tensor argument's is in its record
 INDEX_DTYPES = {"int64": np.int64, "int32": np.int32, "uint8": np.uint8, "bool": np.bool_}
 MODIFIERS = ("zeros", "negative", "neg_inf", "pos_inf", "nan")  # applied in this order
 TRANSFORM_PREC = 96  # bits for exp/log in transforms: then one rounding to float64
@@ -145,18 +146,18 @@ def _probabilities(spec, rng, shape, dim):
     return values
 
 
-def _default_shape(name, input_shape):
-    """A tensor without a shape takes the input's; a weight takes (C,), one per class of the input."""
+def _default_shape(tensor, input_shape):
+    """A tensor without a shape takes the input's, or (C,), one per class of the input (its record says which)."""
     if input_shape is None:
         return ()
-    if name == "weight":
+    if tensor.default_shape == "classes":
         return (input_shape[class_dim(len(input_shape))],) if input_shape else ()
     return input_shape
 
 
-def make_tensor(name, spec, seed, input_shape=None, kwargs=None):
-    """The float64 (or integer) source values of one argument, before rounding to a dtype."""
-    rng = np.random.default_rng([seed, STREAM_KEYS[name]])
+def make_tensor(tensor, spec, seed, input_shape=None, kwargs=None):
+    """The float64 (or integer) source values of one argument (a spec.Tensor), before rounding to a dtype."""
+    rng = np.random.default_rng([seed, tensor.stream])
     kind = spec.get("kind", "float")
     integer = (kind == "index" and spec.get("dtype") != "float") or spec.get("dtype") in INDEX_DTYPES
     if "values" in spec:
@@ -164,7 +165,7 @@ def make_tensor(name, spec, seed, input_shape=None, kwargs=None):
     elif kind == "index":
         values = _index_target(spec, rng, input_shape, kwargs or {})
     else:
-        shape = tuple(spec.get("shape", _default_shape(name, input_shape)))
+        shape = tuple(spec.get("shape", _default_shape(tensor, input_shape)))
         dim = spec.get("dim", class_dim(len(shape)))
         if kind in ("probabilities", "log_probabilities"):
             values = _probabilities(spec, rng, shape, dim)
@@ -194,15 +195,17 @@ def input_shape(spec):
 
 
 def make_inputs(case, input_values=True):
-    """{argument: source array} for every tensor argument of a case (input first: targets derive from it).
-    input_values=False puts zeros of the input's shape in its place: enough to know what a case exercises."""
+    """{argument: source array} for every tensor argument of a case, in its record's order (input first: the
+    others derive their shapes from it). input_values=False puts zeros of the input's shape in its place: enough
+    to know what a case exercises."""
+    first, *others = [t for t in spec_of(case.function).tensors if t.name in case.inputs]
     if input_values:
-        arrays = {"input": make_tensor("input", case.inputs["input"], case.seed)}
+        arrays = {first.name: make_tensor(first, case.inputs[first.name], case.seed)}
     else:
-        arrays = {"input": np.zeros(input_shape(case.inputs["input"]))}
-    for name in ("target", "weight"):
-        if name in case.inputs:
-            arrays[name] = make_tensor(name, case.inputs[name], case.seed, arrays["input"].shape, case.kwargs)
+        arrays = {first.name: np.zeros(input_shape(case.inputs[first.name]))}
+    for tensor in others:
+        arrays[tensor.name] = make_tensor(tensor, case.inputs[tensor.name], case.seed, arrays[first.name].shape,
+                                          case.kwargs)
     if input_values and "confident" in case.inputs["input"] and "target" in arrays \
             and arrays["target"].dtype.kind in "iu":
         arrays["input"] = make_confident(arrays["input"], arrays["target"], case.inputs["input"]["confident"])
@@ -214,16 +217,13 @@ def rounded_inputs(arrays, dtype):
     return {name: round_to(a, dtype) if a.dtype.kind == "f" else a for name, a in arrays.items()}
 
 
-GRAD_OUTPUT_KINDS = ("random", "one", "zero", "negative", "one-first")
-
-
 def make_grad_output(seed, shape, dtype, kind="random"):
     """The upstream gradient of a case, already rounded to the dtype: seeded approximately normal values
     ("random"), exactly 1 or 0 everywhere, negative values (sign handling), or random values with the first
     element exactly 1 (a fast path decided on the first element takes it wrongly for all)."""
     if kind in ("one", "zero"):
         return np.full(shape, 1.0 if kind == "one" else 0.0)
-    rng = np.random.default_rng([seed, STREAM_KEYS["grad_output"]])
+    rng = np.random.default_rng([seed, GRAD_OUTPUT_STREAM])
     values = round_to(_normal(rng, shape), dtype)
     if kind == "negative":
         return -np.abs(values)

@@ -6,12 +6,11 @@ the record says which kind of skip it is, so that a run reports coverage beside 
 - ``not-applicable``: the case uses torch's API conventions (module classes, legacy size_average/reduce, the
   implicit dim, uint8 targets), which are not part of a non-torch backend's API.
 """
-from .backends import Call, support_problem
+from ..backends import Call, support_problem
 from .compare import CheckResult
 
 UNSUPPORTED = "unsupported"
 NOT_APPLICABLE = "not-applicable"
-SKIP_KINDS = (UNSUPPORTED, NOT_APPLICABLE)
 
 
 def skipped(reason, kind=UNSUPPORTED, missing=None, check="call"):

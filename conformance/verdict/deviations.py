@@ -35,8 +35,8 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from .casefile import CASES_DIR, CaseFileError, read_yaml
-from .dtypes import DTYPES
+from ..corpus.casefile import CASES_DIR, CaseFileError, read_yaml
+from ..spec.dtypes import DTYPES
 
 __all__ = ["DeviationEntry", "DeviationSet", "default_deviation_paths", "load_deviation_file", "status_through"]
 

@@ -14,7 +14,7 @@ inputs stay bit-identical on every machine.
 import mpmath
 import numpy as np
 
-from .layout import class_dim
+from ..spec.classes import class_dim
 
 TRANSFORM_PREC = 96
 

@@ -1,10 +1,15 @@
-"""The functions the suite checks, and the command-line parser of a comma-separated list of names.
+"""The names and defaults the command line, the plugin and the run share, and the parser of a comma-separated
+list of names: each one here, once.
 
 Light on purpose (no numpy, no torch): the command line imports it while it builds its parser.
 """
 import argparse
 
-FUNCTIONS = ("softmax", "log_softmax", "nll_loss", "cross_entropy", "kl_div")
+FUNCTIONS = ("softmax", "log_softmax", "nll_loss", "cross_entropy", "kl_div")  # each has a record (spec/)
+TIMEOUT_S = 60.0  # a backend call's time limit in an isolated worker (--timeout)
+ORACLE_TIMEOUT_S = 600.0  # a case's own work in a dtype outside backend calls (--oracle-timeout; robustness.md)
+PARITY_TARGETS = ("torch",)  # --parity: the implementations whose declared deviations a kernel may share
+CONVENTIONS = ("torch",)  # --conventions: the API conventions a backend may be judged on
 
 
 def list_argument(allowed, what):

@@ -24,19 +24,19 @@ from collections import deque
 from contextlib import contextmanager
 from multiprocessing.connection import wait
 
-from .backends import BackendLoadError, declared_choices, load_backend
-from .checks import check_case
-from .compare import CheckResult
-from .reference import OracleCache
-from .results import make_record
-from .tolerances import Tolerances
+from ..backends import BackendLoadError, declared_choices, load_backend
+from ..spec.names import ORACLE_TIMEOUT_S, TIMEOUT_S
+from ..verdict.checks import check_case
+from ..verdict.compare import CheckResult
+from ..expected import OracleCache
+from ..verdict.results import make_record
+from ..verdict.tolerances import Tolerances
 
 
 class WorkerStartError(BackendLoadError):
     """A worker could not load the backend, or did not start (the message carries why)."""
 
 
-DEFAULT_ORACLE_TIMEOUT = 600.0
 
 
 @contextmanager
@@ -117,14 +117,14 @@ class _Worker:
 class WorkerPool:
     """Up to ``jobs`` isolated workers; ``submit(tasks)`` yields (case, dtype, records, timings) as they finish."""
 
-    def __init__(self, spec, device, cache_dir, tolerances_path, context, jobs=1, timeout=60.0,
+    def __init__(self, spec, device, cache_dir, tolerances_path, context, jobs=1, timeout=TIMEOUT_S,
                  oracle_timeout=None):
         threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
         self._arguments = (spec, device, str(cache_dir) if cache_dir else None,
                            str(tolerances_path) if tolerances_path else None, context, threads)
         self._mp = multiprocessing.get_context("spawn")  # never fork a process that may hold CUDA or threads
         self.jobs, self.timeout, self.context = max(1, jobs), timeout, context
-        self.oracle_timeout = DEFAULT_ORACLE_TIMEOUT if oracle_timeout is None else oracle_timeout
+        self.oracle_timeout = ORACLE_TIMEOUT_S if oracle_timeout is None else oracle_timeout
         self.backend_description, self.cache_stats = None, {"hits": 0, "misses": 0}
         self.declared = {}  # the backend's declared design choices (backends.declared_choices)
         self._workers = None

@@ -1,7 +1,7 @@
 """The checks of one case on one backend, in every selected dtype: inputs, oracle, backend call, comparisons.
 
-``check_case`` is pure orchestration. conformance/runner.py calls it in-process or inside an isolated worker
-(conformance/isolation.py), which is what turns a hanging or crashing backend into a failed case.
+``check_case`` is pure orchestration. conformance/run/runner.py calls it in-process or inside an isolated worker
+(conformance/run/isolation.py), which is what turns a hanging or crashing backend into a failed case.
 """
 import time
 import traceback
@@ -9,10 +9,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from .backends import Call, Outcome, capabilities_of, failure
+from ..backends import Call, Outcome, capabilities_of, failure
 from .compare import CheckResult, compare_array
-from .features import SOFTMAXES, required_features
-from .inputs import rounded_inputs
+from .. import spec
+from ..spec.features import case_axes, required_features
+from ..inputs.generate import rounded_inputs
 from .results import make_record
 from .support import skip_check, skipped, unsupported_call
 from .tolerances import sum_lengths
@@ -53,21 +54,35 @@ def _gradient_checks(name, wanted, outcome, dtype, budget, grad_output):
     return compare_array(outcome.grads[name], outcome.grad_dtypes.get(name), wanted, dtype, budget, prefix=prefix)
 
 
+def _output_checks(expected, outcome, dtype, budget, value_dtype):
+    """The checks of each named output: the primary one's without a prefix ("value", "relative", ...), judged in
+    ``value_dtype``; any other's prefixed with its name ("lse.value")."""
+    checks = []
+    for number, (name, wanted) in enumerate((expected.outputs or {}).items()):
+        if number == 0:
+            checks += compare_array(outcome.value, outcome.dtype, wanted, value_dtype, budget("value", value_dtype))
+        elif name not in outcome.outputs:
+            checks.append(CheckResult(f"{name}.value", "failed", f"no output {name!r} was returned", n=1, bad=1))
+        else:
+            checks += compare_array(outcome.outputs[name], outcome.output_dtypes.get(name), wanted, dtype,
+                                    budget(name), prefix=f"{name}.")
+    return checks
+
+
 def _value_checks(expected, outcome, dtype, budget, not_differentiable, value_dtype):
     if outcome.unsupported:
         return [unsupported_call(*outcome.unsupported)]
     if outcome.error:
         return [CheckResult("call", "failed", f"raised {_describe_error(outcome.error)}, but should return a value",
                             n=1, bad=1)]
-    checks = [CheckResult("call", "passed", n=1)]
-    checks += compare_array(outcome.value, outcome.dtype, expected.value, value_dtype, budget("value", value_dtype))
+    checks = [CheckResult("call", "passed", n=1)] + _output_checks(expected, outcome, dtype, budget, value_dtype)
     if "input" in not_differentiable:  # forward only: the oracle computed no gradient either
         checks.append(skipped("the backend takes no gradients", check="grad_input.value"))
-    for name, wanted in (("input", expected.grad_input), ("target", expected.grad_target)):
-        if wanted is not None and name in not_differentiable:
+    for name, wanted in (expected.gradients or {}).items():
+        if name in not_differentiable:
             checks.append(skipped(f"the backend takes no gradient with respect to the {name}",
                                   check=f"grad_{name}.value"))
-        elif wanted is not None:
+        else:
             checks += _gradient_checks(name, wanted, outcome, dtype, budget, expected.grad_output)
     return checks
 
@@ -109,7 +124,7 @@ def integrity_check(outcome, capabilities):
 def value_dtype(function, dtype, capabilities):
     """The dtype a backend's value is judged in: the dtype under test, or the loss dtype it declared for the
     16-bit dtypes (Capabilities.loss_dtype: a float32 loss of bfloat16 logits is checked as float32)."""
-    if capabilities.loss_dtype and function not in SOFTMAXES and dtype in ("float16", "bfloat16"):
+    if capabilities.loss_dtype and spec.get(function).kind != "softmax" and dtype in ("float16", "bfloat16"):
         return capabilities.loss_dtype
     return dtype
 
@@ -117,7 +132,7 @@ def value_dtype(function, dtype, capabilities):
 def check_in_dtype(case, dtype, arrays, features, backend, cache, tolerances, notify, context=None,
                    capabilities=None):
     """(list of CheckResult, timings) for one case in one dtype the backend supports; context (of the run) may
-    ask for parity with torch (conformance/parity.py)."""
+    ask for parity with torch (conformance/verdict/parity.py)."""
     capabilities = capabilities or capabilities_of(backend)
     differentiable = capabilities.differentiable
     wants_grad = case.expect_error is None and case.grad and "input" in differentiable
@@ -129,7 +144,7 @@ def check_in_dtype(case, dtype, arrays, features, backend, cache, tolerances, no
     if case.expect_error is None and expected.error:
         return [CheckResult("call", "error", f"case problem: the oracle raises {expected.error} on a case that "
                                              "expects a value")], timings
-    grad_wrt = ("input",) + (("target",) if expected.grad_target is not None and "target" in differentiable else ())
+    grad_wrt = tuple(name for name in (expected.gradients or {}) if name in differentiable)
     call = Call(case.function, dtype, arrays, dict(case.kwargs), case.form,
                 expected.grad_output if wants_grad else None, grad_wrt if wants_grad else (), features)
     start = time.perf_counter()
@@ -137,16 +152,19 @@ def check_in_dtype(case, dtype, arrays, features, backend, cache, tolerances, no
     timings["backend_s"] = time.perf_counter() - start
 
     lengths = sum_lengths(case.function, case.kwargs, arrays)
+    derived = {"axes": case_axes(case, arrays, dtype), "features": features}  # what budget overrides may match
 
     def budget(check, judged_in=dtype):
         return tolerances.resolve(case.function, check, judged_in, case.kwargs, lengths,
-                                  capabilities.summation_order, case.tolerance_factor, capabilities.dtype_roundings)
+                                  capabilities.summation_order, case.tolerance_factor, capabilities.dtype_roundings,
+                                  derived)
 
     if case.expect_error:
         checks = _error_case_checks(case, expected, outcome)
     else:
-        not_differentiable = () if not case.grad else \
-            tuple(name for name in ("input", "target") if name not in differentiable)
+        not_differentiable = () if not case.grad else tuple(
+            tensor.name for tensor in spec.get(case.function).tensors
+            if tensor.differentiable and tensor.name not in differentiable)
         checks = _value_checks(expected, outcome, dtype, budget, not_differentiable,
                                value_dtype(case.function, dtype, capabilities))
     parity = (context or {}).get("parity")

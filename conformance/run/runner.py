@@ -6,12 +6,13 @@ deviations and adds up the timings, each in this one place.
 """
 from typing import NamedTuple
 
-from .backends import BackendLoadError, declared_choices, load_backend
-from .checks import check_case
-from .deviations import DeviationSet, default_deviation_paths
+from ..backends import BackendLoadError, declared_choices, load_backend
+from ..spec.names import TIMEOUT_S
+from ..verdict.checks import check_case
+from ..verdict.deviations import DeviationSet, default_deviation_paths
 from .isolation import WorkerPool
-from .reference import OracleCache
-from .tolerances import Tolerances
+from ..expected import OracleCache
+from ..verdict.tolerances import Tolerances
 
 TIMING_KEYS = ("oracle_s", "backend_s")
 
@@ -29,7 +30,7 @@ class Runner:
     """Checks tasks on one backend. ``jobs`` 0 runs in this process (no isolation, no timeout); ``jobs`` N >= 1
     runs up to N isolated workers, each call under ``timeout`` seconds. Use as a context manager, or close()."""
 
-    def __init__(self, spec, device="cpu", *, jobs=1, timeout=60.0, cache_dir=None, tolerances_path=None,
+    def __init__(self, spec, device="cpu", *, jobs=1, timeout=TIMEOUT_S, cache_dir=None, tolerances_path=None,
                  deviations=None, strict=True, cases_arg=False, parity=None, oracle_timeout=None, conventions=None):
         self.spec, self.device, self.jobs, self.timeout = spec, device, jobs, timeout
         self.oracle_timeout = oracle_timeout
@@ -37,7 +38,7 @@ class Runner:
         self.deviations, self.strict = deviations, strict  # None: the backend's own, cases/xfails/<name>.yaml
         self.context = {"spec": spec, "device": device, "cases_arg": bool(cases_arg), "conventions": conventions}
         if parity:  # torch's deviations travel with the context: the checks apply them where torch agrees
-            from .parity import parity_deviations
+            from ..verdict.parity import parity_deviations
 
             self.context["parity"] = parity_deviations(parity)
         self.timings = dict.fromkeys(TIMING_KEYS, 0.0)
@@ -47,7 +48,7 @@ class Runner:
 
     @classmethod
     def from_options(cls, options, deviations):
-        """A runner for a session's RunOptions (conformance/session.py)."""
+        """A runner for a session's RunOptions (conformance/run/session.py)."""
         return cls(options.backend, options.device, jobs=options.jobs, timeout=options.timeout,
                    cache_dir=options.cache_dir, tolerances_path=options.tolerances, deviations=deviations,
                    strict=options.strict, cases_arg=bool(options.case_paths), parity=options.parity,

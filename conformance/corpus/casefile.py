@@ -20,7 +20,9 @@ import jsonschema
 import yaml
 
 from . import yaml_strict
-from .dtypes import DTYPES
+from .. import spec
+from ..spec import function_names
+from ..spec.dtypes import DTYPES
 from .limits import (  # noqa: F401 -- re-exported: the limits of case files
     INTEGER_LIMIT,
     LARGE_ELEMENTS,
@@ -46,15 +48,8 @@ from .limits import (  # noqa: F401 -- re-exported: the limits of case files
 )
 from .resources import data_path
 
-CASES_DIR = data_path("cases")  # the bundled corpus (conformance/resources.py)
+CASES_DIR = data_path("cases")  # the bundled corpus (conformance/corpus/resources.py)
 SCHEMA_PATH = CASES_DIR / "schema.json"
-TENSOR_ARGUMENTS = ("input", "target", "weight")
-_LEGACY = ("size_average", "reduce", "reduction")
-KEYWORDS = {  # the non-tensor keyword arguments of each torch.nn.functional signature
-    "softmax": ("dim",), "log_softmax": ("dim",),
-    "nll_loss": _LEGACY + ("ignore_index",), "cross_entropy": _LEGACY + ("ignore_index", "label_smoothing"),
-    "kl_div": _LEGACY + ("log_target",),
-}
 
 
 class CaseFileError(Exception):
@@ -82,7 +77,7 @@ class Case:
     dtypes: tuple = DTYPES
     seed: int = 0
     grad: bool = True
-    grad_output: str = "random"  # the upstream gradient's kind: inputs.GRAD_OUTPUT_KINDS
+    grad_output: str = "random"  # the upstream gradient's kind (schema.json; inputs.generate.make_grad_output)
     expect_error: str = None  # an oracle error class name, or None when a value is expected
     tolerance_factor: float = 1.0
     tolerance_reason: str = None
@@ -96,8 +91,24 @@ class Case:
 
 
 @lru_cache(maxsize=1)
-def _schema():
+def _file_schema():
     return json.loads(SCHEMA_PATH.read_text())
+
+
+def _schema():
+    """cases/schema.json with the function names and tensor arguments of the registered records (a test keeps the
+    file's own lists equal to the built-in records')."""
+    return _schema_for(function_names())
+
+
+@lru_cache(maxsize=4)
+def _schema_for(names):
+    schema = copy.deepcopy(_file_schema())
+    defs = schema["$defs"]
+    defs["function"]["enum"] = list(names)
+    tensors = sorted({name for function in names for name in spec.get(function).tensor_names})
+    defs["inputs"]["properties"] = {name: {"$ref": "#/$defs/tensor"} for name in tensors}
+    return schema
 
 
 def _is_integer(checker, instance):
@@ -110,9 +121,8 @@ _Validator = jsonschema.validators.extend(
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
 
 
-def _validator(definition):
-    schema = {"$ref": f"#/$defs/{definition}", "$defs": _schema()["$defs"]}
-    return _Validator(schema)
+def _validator(definition, schema):
+    return _Validator({"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]})
 
 
 def _check(document, validator, path, case_id, prefix):
@@ -258,21 +268,19 @@ def _to_case(document, fragment, path):
 
 
 def _check_arguments(case, path):
-    unknown = set(case.inputs) - set(TENSOR_ARGUMENTS)
-    if "input" not in case.inputs:
-        raise CaseFileError(path, "every case needs inputs.input", case.id, "inputs")
-    if case.function in ("softmax", "log_softmax") and set(case.inputs) != {"input"}:
-        raise CaseFileError(path, f"{case.function} takes only inputs.input", case.id, "inputs")
-    if case.function != "softmax" and case.function != "log_softmax" and "target" not in case.inputs:
-        raise CaseFileError(path, f"{case.function} needs inputs.target", case.id, "inputs")
-    if case.function == "kl_div" and "weight" in case.inputs:
-        raise CaseFileError(path, "kl_div has no weight argument", case.id, "inputs.weight")
+    """The tensors and keywords of a case against its function's record (conformance/spec/)."""
+    record = spec.get(case.function)
+    for tensor in record.tensors:
+        if tensor.required and tensor.name not in case.inputs:
+            raise CaseFileError(path, f"{case.function} needs inputs.{tensor.name}", case.id, "inputs")
+    unknown = sorted(set(case.inputs) - set(record.tensor_names))
     if unknown:
-        raise CaseFileError(path, f"unknown arguments {sorted(unknown)}", case.id, "inputs")
-    unknown_kwargs = set(case.kwargs) - set(KEYWORDS[case.function])
+        raise CaseFileError(path, f"{case.function} takes no {', '.join(unknown)} (its tensors: "
+                            f"{', '.join(record.tensor_names)})", case.id, f"inputs.{unknown[0]}")
+    unknown_kwargs = set(case.kwargs) - set(record.keywords)
     if unknown_kwargs:
         raise CaseFileError(path, f"{sorted(unknown_kwargs)} not accepted by {case.function}; expected some of "
-                            f"{', '.join(KEYWORDS[case.function])}", case.id, "kwargs")
+                            f"{', '.join(record.keywords)}", case.id, "kwargs")
     overlap = set(case.inputs) & set(case.kwargs)
     if overlap:
         raise CaseFileError(path, f"{sorted(overlap)} given both as inputs and as kwargs", case.id, "kwargs")
@@ -292,9 +300,10 @@ def load_file(path):
     document = read_yaml(path)
     if not isinstance(document, dict):
         raise CaseFileError(path, "must be a mapping with the keys 'function' and 'cases'")
-    _check(document, _Validator(_header_schema()), path, None, "")
+    schema = _schema()
+    _check(document, _Validator(_header_schema(schema)), path, None, "")
     entries = document["cases"]
-    case_validator, matrix_validator = _validator("case"), _validator("matrix")
+    case_validator, matrix_validator = _validator("case", schema), _validator("matrix", schema)
     cases, seen = [], {}
     for number, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -329,9 +338,7 @@ def load_file(path):
     return cases
 
 
-@lru_cache(maxsize=1)
-def _header_schema():
-    schema = _schema()
+def _header_schema(schema):
     header = {key: value for key, value in schema.items() if key != "properties"}
     header["properties"] = dict(schema["properties"], cases={"type": "array", "minItems": 1})
     return header

@@ -20,27 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from oracle import OracleError, implicit_dim
-from oracle._reduction import KL_REDUCTIONS, resolve_reduction
+from oracle import implicit_dim
 
-from .casefile import CASES_DIR, CaseFileError, read_yaml
-from .dtypes import DTYPES, float_format
-from .layout import class_dim
-from .names import FUNCTIONS
+from ..corpus.casefile import CASES_DIR, CaseFileError, read_yaml
+from ..spec.dtypes import DTYPES, float_format
+from .. import spec
+from ..spec.classes import class_dim
+from ..spec.features import effective_reduction
 
 TOLERANCES_PATH = CASES_DIR / "tolerances.yaml"
 CHECKS = ("value", "grad_input", "grad_target")
 SUM_LENGTHS = ("class", "rows", "weights", "elements")  # the sums a check may contain (sum_lengths)
 ORDER_KINDS = ("sequential", "lanes", "pairwise", "tiles")
-
-
-def effective_reduction(kwargs):
-    """The reduction in force, resolved by the oracle's own rule (legacy size_average/reduce override it)."""
-    try:
-        return resolve_reduction(kwargs.get("reduction", "mean"), kwargs.get("size_average"), kwargs.get("reduce"),
-                                 KL_REDUCTIONS)
-    except OracleError:  # an invalid reduction (an error case): matched as written
-        return kwargs.get("reduction")
 
 
 def parse_order(order):
@@ -80,15 +71,15 @@ def sum_lengths(function, kwargs, arrays):
     """{length name: n} of the sums a kernel forms for this call: ``class`` (along the class or softmax dim),
     ``rows`` (the loss terms a 'sum' or 'mean' adds up), ``weights`` (the class-index 'mean' denominator's
     terms), ``elements`` (kl_div's reduced elements); 0 where the call has no such sum."""
-    x = arrays["input"]
-    if function in ("softmax", "log_softmax"):
+    x, kind = arrays["input"], spec.get(function).kind
+    if kind == "softmax":
         dim = kwargs.get("dim")
         dim = implicit_dim(x.ndim) if dim is None else dim
         length = x.shape[dim] if x.ndim and isinstance(dim, int) and -x.ndim <= dim < x.ndim else 1
         return {"class": int(length)}
     reduction = effective_reduction(kwargs)
     reduced = reduction in ("sum", "mean", "batchmean")
-    if function == "kl_div":
+    if kind == "pointwise":
         return {"elements": int(x.size) if reduced else 0}
     classes = x.shape[class_dim(x.ndim)] if x.ndim else 0
     rows = x.size // classes if classes else 0
@@ -97,10 +88,21 @@ def sum_lengths(function, kwargs, arrays):
             "weights": int(rows) if reduction == "mean" and index_targets else 0}
 
 
-def _matches(condition, kwargs):
+def _matches(condition, function, kwargs, derived):
+    """Whether a call meets an override's ``when``: a keyword of the function by its value (the reduction as
+    resolved from the legacy spelling); ``feature`` by the features the case exercises (each listed one present);
+    any other name by the case's derived axis of that name (spec/features.py: shape, weight, dtype, ...)."""
     for name, accepted in condition.items():
-        value = effective_reduction(kwargs) if name == "reduction" else kwargs.get(name)
-        if value not in (accepted if isinstance(accepted, list) else [accepted]):
+        accepted = accepted if isinstance(accepted, list) else [accepted]
+        if name == "feature":
+            if not set(accepted) <= set((derived or {}).get("features", ())):
+                return False
+            continue
+        if name == "reduction" or name in spec.get(function).keywords:
+            value = effective_reduction(kwargs) if name == "reduction" else kwargs.get(name)
+        else:
+            value = (derived or {}).get("axes", {}).get(name)
+        if value not in accepted:
             return False
     return True
 
@@ -154,8 +156,8 @@ def _budget_table(document, path):
     if not isinstance(budgets, dict):
         raise CaseFileError(path, "must be a mapping with a 'budgets' mapping", field_path="budgets")
     for function, checks in budgets.items():
-        if function not in FUNCTIONS or not isinstance(checks, dict):
-            raise CaseFileError(path, f"must name a function of {FUNCTIONS} with a mapping of checks",
+        if function not in spec.function_names() or not isinstance(checks, dict):
+            raise CaseFileError(path, f"must name a function of {spec.function_names()} with a mapping of checks",
                                 field_path=f"budgets.{function}")
         for check, per_dtype in checks.items():
             missing = set(DTYPES) - set(per_dtype if isinstance(per_dtype, dict) else {})
@@ -177,8 +179,8 @@ def _overrides(document, path):
             raise CaseFileError(path, "an override needs function, budgets and reason", field_path=where)
         if not isinstance(override["budgets"], dict) or not isinstance(override.get("when", {}), dict):
             raise CaseFileError(path, "budgets and when must be mappings", field_path=where)
-        if override["function"] not in FUNCTIONS:
-            raise CaseFileError(path, f"must be one of {FUNCTIONS}, got {override['function']!r}",
+        if override["function"] not in spec.function_names():
+            raise CaseFileError(path, f"must be one of {spec.function_names()}, got {override['function']!r}",
                                 field_path=f"{where}.function")
         if "check" in override and override["check"] not in CHECKS:
             raise CaseFileError(path, f"must be one of {CHECKS}, got {override['check']!r}",
@@ -240,7 +242,7 @@ def _accumulation(document, path):
                             field_path="accumulation.dtypes")
     sums = section.get("sums", {})
     for function, checks in (sums.items() if isinstance(sums, dict) else [(None, None)]):
-        valid = function in FUNCTIONS and isinstance(checks, dict) and all(
+        valid = function in spec.function_names() and isinstance(checks, dict) and all(
             check in CHECKS and isinstance(names, list) and all(name in SUM_LENGTHS for name in names)
             for check, names in checks.items())
         if not valid:
@@ -251,14 +253,11 @@ def _accumulation(document, path):
             "dtypes": dtypes, "sums": sums}
 
 
-REQUIRED_CHECKS = {function: ("value", "grad_input") + (("grad_target",) if function in ("cross_entropy", "kl_div")
-                                                          else ()) for function in FUNCTIONS}
-
-
 def _check_complete(budgets, path):
-    """Every budget a run looks up: a file without one would fail every case of that function as it runs."""
-    for function, checks in REQUIRED_CHECKS.items():
-        for check in checks:
+    """Every budget a run looks up (each record's checks): a file without one would fail every case of that
+    function as it runs."""
+    for function in spec.FUNCTIONS:
+        for check in spec.get(function).checks:
             if check not in budgets.get(function, {}):
                 raise CaseFileError(path, f"has no budget for {function} {check}; a budget file gives value and "
                                     "grad_input of every function, and grad_target of cross_entropy and kl_div",
@@ -293,20 +292,21 @@ class Tolerances:
     def default_order(self):
         return self.accumulation.get("order", "sequential")
 
-    def chain(self, function, check, dtype, kwargs):
-        """The per-element budget: the table's, then the matching overrides in order (a later one wins)."""
+    def chain(self, function, check, dtype, kwargs, derived=None):
+        """The per-element budget: the table's, then the matching overrides in order (a later one wins);
+        ``derived`` ({"axes", "features"}) is what overrides may match besides keywords."""
         value = self.budgets[function][check][dtype]
         for override in self.overrides:
             if override["function"] != function or override.get("check", check) != check:
                 continue
-            if dtype in override["budgets"] and _matches(override.get("when", {}), kwargs):
+            if dtype in override["budgets"] and _matches(override.get("when", {}), function, kwargs, derived):
                 value = override["budgets"][dtype]
         return float(value)
 
-    def _computation_u(self, function, check, accumulation_dtype, kwargs, lengths, order):
+    def _computation_u(self, function, check, accumulation_dtype, kwargs, lengths, order, derived=None):
         """The error of the computation in the accumulation dtype, in its u: its chain plus the sums."""
         sums = self.accumulation.get("sums", {}).get(function, {}).get(check, ())
-        return self.chain(function, check, accumulation_dtype, kwargs) + \
+        return self.chain(function, check, accumulation_dtype, kwargs, derived) + \
             accumulation_u([lengths.get(name, 0) for name in sums], order, self.accumulation.get("lambda", 0.0))
 
     def relative_u(self, dtype, roundings=None):
@@ -315,19 +315,21 @@ class Tolerances:
         per_rounding = self.relative.get("per_rounding", {}).get(dtype)
         return None if per_rounding is None else per_rounding * (roundings or self.relative["roundings"])
 
-    def resolve(self, function, check, dtype, kwargs, lengths, order=None, factor=1.0, roundings=None):
+    def resolve(self, function, check, dtype, kwargs, lengths, order=None, factor=1.0, roundings=None,
+                derived=None):
         """The Budget of one check (value, grad_input, grad_target) of a call in a dtype, for sums of these lengths
         (sum_lengths) in this order (default: the file's), times a case's tolerance factor, for a kernel that rounds
-        to the dtype ``roundings`` times (default: the file's)."""
+        to the dtype ``roundings`` times (default: the file's); ``derived`` holds the case's axes and features,
+        which overrides may match."""
         order = order or self.default_order
         accumulation_dtype = self.accumulation.get("dtypes", {}).get(dtype, dtype)
-        computation = self._computation_u(function, check, accumulation_dtype, kwargs, lengths, order)
+        computation = self._computation_u(function, check, accumulation_dtype, kwargs, lengths, order, derived)
         if accumulation_dtype == dtype:
-            ladder = tuple((name, factor * self._computation_u(function, check, dtype, kwargs, lengths, name))
+            ladder = tuple((name, factor * self._computation_u(function, check, dtype, kwargs, lengths, name, derived))
                            for name in self.accumulation.get("grades", ()))
             return Budget(factor * computation, None, ladder if _has_sum(self, function, check, lengths) else ())
         conversion = float_format(accumulation_dtype).unit_roundoff / float_format(dtype).unit_roundoff
-        scale_u = self.chain(function, check, dtype, kwargs) + computation * conversion
+        scale_u = self.chain(function, check, dtype, kwargs, derived) + computation * conversion
         relative, relative_u = None, self.relative_u(dtype, roundings)
         if relative_u is not None:
             u = float_format(dtype).unit_roundoff

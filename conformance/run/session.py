@@ -4,15 +4,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .casefile import load_cases
-from .deviations import DeviationSet
-from .dtypes import DTYPES
-from .reference import default_cache_dir
-from .results import environment, summarize
+from ..corpus.casefile import load_cases
+from ..verdict.deviations import DeviationSet
+from ..spec.dtypes import DTYPES
+from ..spec.names import ORACLE_TIMEOUT_S, TIMEOUT_S
+from ..expected import default_cache_dir
+from ..verdict.results import environment, summarize
 from .runner import Runner
-from .select import select_cases
-from .shard import shard_selection
-from .tolerances import Tolerances, judged_by
+from ..corpus.select import select_cases
+from ..corpus.shard import shard_selection
+from ..verdict.tolerances import Tolerances, judged_by
 
 
 @dataclass
@@ -27,8 +28,8 @@ class RunOptions:
     xfail_paths: tuple | None = None  # None: cases/xfails/<backend>.yaml where it exists
     include_tags: tuple = ()
     jobs: int = 1  # 0: in-process, no isolation and no timeout
-    timeout: float = 60.0
-    oracle_timeout: float = 600.0  # seconds a worker may spend outside backend calls (the oracle) on one dtype
+    timeout: float = TIMEOUT_S
+    oracle_timeout: float = ORACLE_TIMEOUT_S  # seconds a worker may spend outside backend calls on one dtype
     cache_dir: Path | None = field(default_factory=default_cache_dir)
     tolerances: Path | None = None
     strict: bool = True

@@ -8,7 +8,7 @@ results file, so that ``loss-conformance merge`` puts the shards back in the ord
 import math
 import re
 
-from .inputs import input_shape
+from ..inputs.generate import input_shape
 
 PAIR_OVERHEAD = 2000  # the fixed cost of a pair (a backend call, comparisons), in input elements
 _SPEC = re.compile(r"(\d+)/(\d+)")

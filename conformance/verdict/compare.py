@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dtypes import float_format, normalize_dtype_name, round_to
+from ..spec.dtypes import float_format, normalize_dtype_name, round_to
 
 WORST_SHOWN = 5  # elements listed in a failure message
 
