@@ -1,4 +1,5 @@
-"""Wall time of a full default run against torch on CPU, with a cold and then a warm oracle cache.
+"""Wall time of a full default run against torch on CPU, with a cold and then a warm oracle cache, and
+warm again without the determinism checks (their cost).
 
 Prints, per run: wall time, the time in the oracle (input rounding + certified evaluation or cache read), in the
 backend calls, and the rest (runner overhead: worker start, comparisons, records); plus the checks per second.
@@ -8,6 +9,7 @@ backend calls, and the rest (runner overhead: worker start, comparisons, records
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from conformance.run.session import RunOptions, Session
@@ -33,14 +35,15 @@ def main():
                              functions=tuple(args.function.split(",")) if args.function else None,
                              include_tags=tuple(args.include_tag))
         print(f"default corpus, backend {args.backend}, jobs {args.jobs} (times summed over workers for oracle and "
-              "backend; wall is elapsed)")
-        print(f"{'cache':6s} {'cases':>6s} {'checks':>7s} {'wall s':>8s} {'oracle s':>9s} {'backend s':>10s} "
+              "backend; wall is elapsed); 'no-stab' is warm without the deterministic and batch_invariant checks")
+        print(f"{'cache':7s} {'cases':>6s} {'checks':>7s} {'wall s':>8s} {'oracle s':>9s} {'backend s':>10s} "
               f"{'other s':>8s} {'checks/s':>9s}")
-        for label in ("cold", "warm"):
-            wall, timings, records, cases = timed_run(options)
+        runs = {"cold": options, "warm": options, "no-stab": replace(options, determinism=False)}
+        for label, run_options in runs.items():
+            wall, timings, records, cases = timed_run(run_options)
             # With one worker the sums are elapsed times; with several they overlap, so "other" is not shown.
             other = wall - timings["oracle_s"] - timings["backend_s"] if args.jobs <= 1 else float("nan")
-            print(f"{label:6s} {cases:6d} {len(records):7d} {wall:8.1f} {timings['oracle_s']:9.1f} "
+            print(f"{label:7s} {cases:6d} {len(records):7d} {wall:8.1f} {timings['oracle_s']:9.1f} "
                   f"{timings['backend_s']:10.1f} {other:8.1f} {len(records) / wall:9.0f}")
 
 

@@ -49,6 +49,11 @@ def pytest_addoption(parser):
     group.addoption("--loss-conventions", metavar="NAME", default=None, choices=CONVENTIONS,
                     help="Judge a torch-API namespace on torch's API conventions too, not only on the documented "
                          "semantics of the losses.")
+    group.addoption("--loss-check-determinism", dest="loss_determinism", action="store_true", default=None,
+                    help="Also check that calls repeat bit for bit and rows are batch-invariant (default: on for "
+                         "torch on the CPU).")
+    group.addoption("--loss-no-check-determinism", dest="loss_determinism", action="store_false",
+                    help="Skip the determinism and batch-invariance checks.")
     group.addoption("--loss-json", metavar="PATH", default=None,
                     help="Write the results of the conformance tests that ran as a results file (the format of "
                          "`loss-conformance run --json`, for `report` and `diff`), also under xdist.")
@@ -104,7 +109,7 @@ def run_options(config):
         include_tags=tuple(config.getoption("loss_include_tag")),
         jobs=1 if config.getoption("loss_isolate") else 0, timeout=_timeout(config.getoption("loss_timeout")),
         cache_dir=here / cache_dir if cache_dir else default_cache_dir(), parity=config.getoption("loss_parity"),
-        conventions=config.getoption("loss_conventions"))
+        conventions=config.getoption("loss_conventions"), determinism=config.getoption("loss_determinism"))
 
 
 def pytest_configure(config):

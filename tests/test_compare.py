@@ -181,15 +181,25 @@ def test_compare_array_runs_all_four_checks_in_order():
                                                       ("nonfinite", "passed"), ("value", "passed")]
 
 
-def test_compare_array_skips_later_checks_on_a_shape_mismatch():
+def test_compare_array_skips_later_checks_when_the_number_of_elements_differs():
     truth = wanted([1.0, 2.0, 3.0])
-    results = compare_array(np.array([[1.0, 2.0, 3.0]]), "float16", truth, "float32", Budget(1.0),
+    results = compare_array(np.array([[1.0, 2.0, 3.0, 4.0]]), "float16", truth, "float32", Budget(1.0),
                             prefix="grad_input.")
     assert [(r.check, r.status) for r in results] == [
         ("grad_input.shape", "failed"), ("grad_input.dtype", "failed"),
         ("grad_input.nonfinite", "skipped"), ("grad_input.value", "skipped")]
-    assert "shape (1, 3), but should be (3,)" in results[0].message
+    assert "shape (1, 4), but should be (3,)" in results[0].message
     assert all("shape differs" in r.message for r in results[2:])
+
+
+def test_a_wrong_shape_of_the_right_size_fails_the_shape_and_still_compares_the_values():
+    """A (1,) mean where () is expected: the shape fails, and a value that is also wrong fails too."""
+    truth = wanted(2.5)
+    right = {r.check: r.status for r in compare_array(np.array([2.5]), "float32", truth, "float32", Budget(1.0))}
+    assert right == {"shape": "failed", "dtype": "passed", "nonfinite": "passed", "value": "passed"}
+    wrong = {r.check: r for r in compare_array(np.array([2.75]), "float32", truth, "float32", Budget(1.0))}
+    assert wrong["shape"].status == "failed" and wrong["value"].status == "failed"
+    assert "2.75 != 2.5" in wrong["value"].message
 
 
 def test_compare_array_reports_a_dtype_mismatch_and_still_compares_values():

@@ -263,7 +263,8 @@ def test_a_backend_returning_the_wrong_shape_fails_the_shape_check(faulty_run):
     assert status_of(records, "call")[0] == "passed"
     status, message = status_of(records, "shape")
     assert status == "failed" and message == "shape (3, 1), but should be (3, 4)"
-    assert status_of(records, "value") == ("skipped", "not compared: the shape differs (see the shape check)")
+    assert status_of(records, "value") == ("skipped", "not compared: the shape differs and so does the number of "
+                                                      "elements (see the shape check)")
 
 
 def test_a_backend_returning_the_wrong_dtype_fails_the_dtype_check(faulty_run):

@@ -205,3 +205,12 @@ def test_a_backend_that_cannot_be_loaded_is_one_usage_error_at_startup(pytester,
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*no_such_module_for_lc*"])
     assert "passed" not in result.stdout.str() and "failed" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("flags, determinism", [((), None), (("--loss-check-determinism",), True),
+                                                (("--loss-no-check-determinism",), False)])
+def test_the_determinism_options_reach_the_run(pytester, flags, determinism):
+    from conformance.plugin import run_options
+
+    config = pytester.parseconfig("--loss-backend", "torch", *flags)
+    assert run_options(config).determinism is determinism  # None: the run decides (on for torch on the CPU)

@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ..spec.dtypes import DTYPES
-from ..spec.features import OPT_IN, TORCH_API, known_features
+from ..spec.features import LAYOUT_FEATURES, OPT_IN, TORCH_API, known_features
 from ..spec import function_names
 from ..spec.names import FUNCTIONS
 
@@ -72,8 +72,12 @@ class Capabilities:
         return sorted(f for f in features if f in self.unsupported or (f in OPT_IN and f not in self.supported))
 
     def not_applicable(self, features):
-        """The torch API conventions a case uses that are not part of this backend's API."""
-        return [] if self.conventions == "torch" else sorted(f for f in features if f in TORCH_API)
+        """The torch API conventions a case uses that are not part of this backend's contract, and the memory
+        layouts of a backend that takes arrays (unless it declares that it takes strided ones)."""
+        conventions = [] if self.conventions == "torch" else [f for f in features if f in TORCH_API]
+        layouts = [] if self.api == "torch" else [f for f in features if f in LAYOUT_FEATURES
+                                                  and f not in self.supported]
+        return sorted(conventions + layouts)
 
 
 @dataclass
@@ -88,6 +92,7 @@ class Call:
     grad_output: np.ndarray | None = None  # set when gradients are wanted
     grad_wrt: tuple = ()  # argument names whose gradients are wanted, e.g. ("input", "target")
     features: frozenset = frozenset()  # what the case exercises (conformance/spec/features.py)
+    layouts: dict = field(default_factory=dict)  # name -> layout of inputs/layouts.py, for the non-contiguous ones
 
 
 @dataclass

@@ -11,6 +11,7 @@ have no gradient), ``SUMMATION_ORDER`` (the order its sums take, to be judged by
 of float16/bfloat16 logits are float32) and ``DTYPE_ROUNDINGS`` (how many times it rounds to a 16-bit dtype); a
 call that raises NotImplementedError is skipped as unsupported.
 """
+import contextlib
 import importlib.metadata
 import logging
 import os
@@ -22,6 +23,7 @@ import numpy as np
 
 from . import Call, Capabilities, Outcome, failure
 from .. import spec
+from ..inputs.layouts import strided
 from ..spec.features import OPT_IN
 
 UNSUPPORTED_PHRASES = ("not implemented for", "not supported", "unsupported dtype")
@@ -98,6 +100,17 @@ class TorchBackend:
             description["cuda"] = torch.version.cuda
         return description
 
+    @contextlib.contextmanager
+    def one_thread(self):
+        """torch computing with one intra-op thread, the setting the batch_invariant check is made in: torch's
+        CPU kernels split a batch between threads at points that move with its size (docs/results.md)."""
+        threads = self.torch.get_num_threads()
+        self.torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            self.torch.set_num_threads(threads)
+
     def _device_problem(self):
         torch = self.torch
         if self.device.startswith("cuda") and not torch.cuda.is_available():
@@ -127,13 +140,18 @@ class TorchBackend:
                                         if unsupported else None)
         return self._dtype_support[key]
 
-    def _tensor(self, array, dtype, requires_grad=False):
+    def _tensor(self, array, dtype, requires_grad=False, layout=None):
+        """A fresh tensor of the array's values (floats in ``dtype``), in ``layout`` (inputs/layouts.py: the same
+        values at other strides, in a buffer of its own), a leaf that takes a gradient when asked."""
         torch = self.torch
-        if array.dtype.kind == "f":
-            tensor = torch.tensor(array, dtype=torch.float64).to(getattr(torch, dtype))
+        buffer, strides, offset = strided(array, layout) if layout else (array, None, 0)
+        if buffer.dtype.kind == "f":
+            tensor = torch.tensor(buffer, dtype=torch.float64).to(getattr(torch, dtype))
         else:
-            tensor = torch.from_numpy(np.array(array))
+            tensor = torch.from_numpy(np.array(buffer))
         tensor = tensor.to(self.device)
+        if layout:
+            tensor = torch.as_strided(tensor, array.shape, strides, offset)
         return tensor.requires_grad_(True) if requires_grad else tensor
 
     def _callable(self, function, form, kwargs, keyword):
@@ -150,8 +168,8 @@ class TorchBackend:
         return lambda *tensors: target(*tensors, **keyword, **kwargs)
 
     def run(self, call):
-        tensors = {name: self._tensor(array, call.dtype, name in call.grad_wrt and array.dtype.kind == "f")
-                   for name, array in call.arrays.items()}
+        tensors = {name: self._tensor(array, call.dtype, name in call.grad_wrt and array.dtype.kind == "f",
+                                      call.layouts.get(name)) for name, array in call.arrays.items()}
         snapshot = {name: tensor.detach().clone() for name, tensor in tensors.items()}
         positional, keyword = spec.get(call.function).call_arguments(tensors)
         outcome = Outcome()
@@ -187,7 +205,9 @@ class TorchBackend:
         torch = self.torch
         wrt = [name for name in call.grad_wrt if tensors[name].requires_grad]
         try:
-            grad_output = self._tensor(call.grad_output, call.dtype).to(result.dtype).reshape(result.shape)
+            upstream = np.asarray(call.grad_output).reshape(result.shape)
+            grad_output = self._tensor(upstream, str(result.dtype).removeprefix("torch."), layout=call.layouts.get(
+                "grad_output"))
             grads = torch.autograd.grad(result, [tensors[n] for n in wrt], grad_output, allow_unused=True)
             for name, grad in zip(wrt, grads):
                 grad = torch.zeros_like(tensors[name]) if grad is None else grad  # unused: the gradient is zero

@@ -110,6 +110,11 @@ def _parser():
                      help="Judge a torch-API namespace on torch's API conventions too (module classes, legacy "
                           "arguments, accepted target dtypes and shapes, ...), not only on the documented semantics; "
                           "torch and torch-compile always are.")
+    run.add_argument("--check-determinism", dest="determinism", action="store_true", default=None,
+                     help="Also check that a call repeated gives the same bits, and that a row of a 'none' loss or a "
+                          "softmax gives the same bits alone and in a batch of 64 (default: on for torch on the CPU).")
+    run.add_argument("--no-check-determinism", dest="determinism", action="store_false",
+                     help="Skip the determinism and batch-invariance checks.")
     run.add_argument("--jobs", type=_count, default=default_jobs(), metavar="N",
                      help=f"Worker processes (default: the CPU count up to 8, here {default_jobs()}); 0 runs in "
                           "this process, without timeout or isolation.")
@@ -186,7 +191,7 @@ def _options(args):
         cache_dir=None if getattr(args, "no_cache", False) else getattr(args, "cache_dir", None) or default_cache_dir(),
         tolerances=getattr(args, "tolerances", None), strict=getattr(args, "strict", True),
         parity=getattr(args, "parity", None), shard=getattr(args, "shard", None),
-        conventions=getattr(args, "conventions", None))
+        conventions=getattr(args, "conventions", None), determinism=getattr(args, "determinism", None))
 
 
 def main(argv=None):

@@ -78,6 +78,7 @@ class Case:
     seed: int = 0
     grad: bool = True
     grad_output: str = "random"  # the upstream gradient's kind (schema.json; inputs.generate.make_grad_output)
+    grad_output_layout: str = "contiguous"  # how the upstream gradient is laid out (inputs/layouts.py)
     expect_error: str = None  # an oracle error class name, or None when a value is expected
     tolerance_factor: float = 1.0
     tolerance_reason: str = None
@@ -261,6 +262,7 @@ def _to_case(document, fragment, path):
         dtypes=tuple(fragment.get("dtypes", document.get("dtypes", DTYPES))),
         seed=fragment.get("seed", default_seed(full_id)), grad=fragment.get("grad", True),
         grad_output=fragment.get("grad_output", "random"),
+        grad_output_layout=fragment.get("grad_output_layout", "contiguous"),
         expect_error=None if expect == "value" else expect["error"],
         tolerance_factor=float(tolerance.get("factor", 1.0)), tolerance_reason=tolerance.get("reason"),
         tags=tuple(sorted(set(document.get("tags", [])) | set(fragment.get("tags", [])))),

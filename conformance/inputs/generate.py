@@ -219,11 +219,14 @@ def rounded_inputs(arrays, dtype):
 
 def make_grad_output(seed, shape, dtype, kind="random"):
     """The upstream gradient of a case, already rounded to the dtype: seeded approximately normal values
-    ("random"), exactly 1 or 0 everywhere, negative values (sign handling), or random values with the first
-    element exactly 1 (a fast path decided on the first element takes it wrongly for all)."""
+    ("random"), exactly 1 or 0 everywhere, negative values (sign handling), random values with the first
+    element exactly 1 (a fast path decided on the first element takes it wrongly for all), or random values
+    constant along the last dim ("rows": a per-row gradient broadcast along it, for layout expanded_rows)."""
     if kind in ("one", "zero"):
         return np.full(shape, 1.0 if kind == "one" else 0.0)
     rng = np.random.default_rng([seed, GRAD_OUTPUT_STREAM])
+    if kind == "rows" and len(shape):
+        return np.repeat(round_to(_normal(rng, tuple(shape[:-1]) + (1,)), dtype), shape[-1], axis=-1)
     values = round_to(_normal(rng, shape), dtype)
     if kind == "negative":
         return -np.abs(values)

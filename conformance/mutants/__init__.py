@@ -12,7 +12,7 @@ fails every backend that has the bug, torch included (reported there as its decl
 import importlib
 from typing import NamedTuple
 
-FAMILIES = ("numerics", "ignore_index", "weights", "reductions", "smoothing", "kl", "dims", "gradients", "errors",
+FAMILIES = ("numerics", "ignore_index", "weights", "reductions", "smoothing", "kl", "dims", "gradients", "errors", "layout",
             "fused")
 
 

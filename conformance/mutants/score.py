@@ -43,7 +43,7 @@ def run_mutant(mutant, base_options):
     deviations = getattr(namespace, "DEVIATIONS", None)  # None: torch's, for the mutants that wrap torch
     options = replace(base_options, backend=mutant.spec, functions=tuple(namespace.REPLACED), jobs=0,
                       xfail_paths=default_deviation_paths("torch") if deviations is None else deviations,
-                      strict=False, conventions="torch")  # torch's own API is a mutant's contract too
+                      strict=False, conventions="torch", determinism=True)  # torch's API and determinism too
     failure, checks = _first_failure(options)
     result = MutantResult(mutant.name, mutant.family, (namespace.__doc__ or "").strip(), failure is not None,
                           checks_run=checks)

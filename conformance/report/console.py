@@ -95,7 +95,7 @@ def coverage_line(coverage):
         return None
     share = "" if coverage["share"] is None else f" ({100 * coverage['share']:.1f} %)"
     parts = [f"{coverage[key]} {label}" for key, label in (
-        ("unsupported", "unsupported"), ("not_applicable", "not applicable (torch API conventions)"),
+        ("unsupported", "unsupported"), ("not_applicable", "not applicable (torch API conventions, layouts)"),
         ("skipped_otherwise", "skipped for another reason")) if coverage[key]]
     applicable = coverage["pairs"] - coverage["not_applicable"]
     return f"coverage: {coverage['ran']} of {applicable} applicable pairs ran{share}; " + ", ".join(parts)

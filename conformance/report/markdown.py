@@ -145,7 +145,7 @@ def _coverage_line(summary):
     share = "" if coverage["share"] is None else f" ({100 * coverage['share']:.1f} %)"
     return [f"Coverage: {coverage['ran']} of {coverage['pairs'] - coverage['not_applicable']} applicable "
             f"(case, dtype) pairs ran{share}; {coverage['unsupported']} unsupported, {coverage['not_applicable']} "
-            "not applicable (torch API conventions).", ""]
+            "not applicable (torch API conventions, layouts).", ""]
 
 
 def _diagnosis(document):

@@ -31,12 +31,14 @@ class Runner:
     runs up to N isolated workers, each call under ``timeout`` seconds. Use as a context manager, or close()."""
 
     def __init__(self, spec, device="cpu", *, jobs=1, timeout=TIMEOUT_S, cache_dir=None, tolerances_path=None,
-                 deviations=None, strict=True, cases_arg=False, parity=None, oracle_timeout=None, conventions=None):
+                 deviations=None, strict=True, cases_arg=False, parity=None, oracle_timeout=None, conventions=None,
+                 determinism=None):
         self.spec, self.device, self.jobs, self.timeout = spec, device, jobs, timeout
         self.oracle_timeout = oracle_timeout
         self.cache_dir, self.tolerances_path = cache_dir, tolerances_path
         self.deviations, self.strict = deviations, strict  # None: the backend's own, cases/xfails/<name>.yaml
-        self.context = {"spec": spec, "device": device, "cases_arg": bool(cases_arg), "conventions": conventions}
+        self.context = {"spec": spec, "device": device, "cases_arg": bool(cases_arg), "conventions": conventions,
+                        "determinism": (spec == "torch" and device == "cpu") if determinism is None else determinism}
         if parity:  # torch's deviations travel with the context: the checks apply them where torch agrees
             from ..verdict.parity import parity_deviations
 
@@ -52,7 +54,8 @@ class Runner:
         return cls(options.backend, options.device, jobs=options.jobs, timeout=options.timeout,
                    cache_dir=options.cache_dir, tolerances_path=options.tolerances, deviations=deviations,
                    strict=options.strict, cases_arg=bool(options.case_paths), parity=options.parity,
-                   oracle_timeout=options.oracle_timeout, conventions=options.conventions)
+                   oracle_timeout=options.oracle_timeout, conventions=options.conventions,
+                   determinism=options.determinism)
 
     def open(self, workers=None):
         """Load the backend here, or start the workers (``workers`` caps how many); raises BackendLoadError."""

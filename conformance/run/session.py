@@ -36,6 +36,7 @@ class RunOptions:
     parity: str | None = None  # "torch": torch's behaviour passes on torch's declared deviations (parity.py)
     shard: tuple | None = None  # (K, N): run the K-th of N parts of the selection (shard.py)
     conventions: str | None = None  # "torch": judge a namespace on torch's API conventions too (features.py)
+    determinism: bool | None = None  # the deterministic and batch_invariant checks; None: for torch on the CPU
 
 
 class Session:

@@ -18,6 +18,12 @@ from .classes import class_dim
 # on them only when it takes torch's conventions as its contract (Capabilities.conventions == "torch").
 TORCH_API = ("module_form", "legacy_reduction", "implicit_dim", "uint8_target", "dim_of_0_dim", "target_dtype",
              "weight_shape", "target_shape_1", "reduction_alias", "broadcast", "dim_type")
+# Memory layouts a tensor may be handed over in (inputs/layouts.py); "layout:<name>" is the feature of a case that
+# uses one. They are torch's notion: part of a torch-API backend's contract, not applicable to an array backend
+# unless it declares that it takes strided arrays (Capabilities.supported).
+LAYOUTS = ("contiguous", "transposed", "sliced", "sliced_rows", "offset", "row_padded", "batch_padded",
+           "size1_stride", "channels_last", "expanded", "expanded_rows")
+LAYOUT_FEATURES = tuple(f"layout:{name}" for name in LAYOUTS if name != "contiguous")
 COMMON_FEATURES = ("shape:0-dim", "shape:1-dim", "shape:k-dim", "empty", "nonfinite_input", "weight", "ignore_index",
                    "ignore_index_class", "reduction:none", "reduction:mean", "reduction:sum", "reduction:batchmean")
 # Features a backend must declare it supports (Capabilities.supported) for their cases to run: the ones added after
@@ -36,7 +42,8 @@ WEIGHTS = {"positive": {"dist": "uniform", "low": 0.25, "high": 2},
 def known_features(functions):
     """Every feature name a backend may declare for these functions: torch's conventions, the common ones, and
     those the records add."""
-    return TORCH_API + COMMON_FEATURES + OPT_IN + tuple(f for name in functions for f in get(name).feature_names)
+    return TORCH_API + COMMON_FEATURES + LAYOUT_FEATURES + OPT_IN + tuple(
+        f for name in functions for f in get(name).feature_names)
 
 
 def function_axes(function):
@@ -154,11 +161,21 @@ def _broadcastable(first, second):
     return True
 
 
+def case_layouts(case):
+    """{tensor name: layout} of the tensors a case hands over in a layout other than contiguous; "grad_output" for
+    the upstream gradient of a differentiable case."""
+    layouts = {name: spec["layout"] for name, spec in case.inputs.items() if spec.get("layout", "contiguous")
+               != "contiguous"}
+    if case.grad and case.expect_error is None and case.grad_output_layout != "contiguous":
+        layouts["grad_output"] = case.grad_output_layout
+    return layouts
+
+
 def required_features(case, arrays, dtype):
     """The features (names of known_features) a backend needs to run this case in this dtype."""
     record = get(case.function)
     axes = case_axes(case, arrays, dtype)
-    found = _torch_api_features(case, arrays, record)
+    found = _torch_api_features(case, arrays, record) | {f"layout:{name}" for name in case_layouts(case).values()}
     if axes["shape"] in ("0-dim", "k-dim") or (axes["shape"] == "1-dim" and record.kind == "loss"):
         found.add(f"shape:{axes['shape']}")
     if any(a.size == 0 for a in arrays.values()):

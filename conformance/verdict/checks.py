@@ -3,6 +3,7 @@
 ``check_case`` is pure orchestration. conformance/run/runner.py calls it in-process or inside an isolated worker
 (conformance/run/isolation.py), which is what turns a hanging or crashing backend into a failed case.
 """
+import contextlib
 import time
 import traceback
 from dataclasses import replace
@@ -12,10 +13,12 @@ import numpy as np
 from ..backends import Call, Outcome, capabilities_of, failure
 from .compare import CheckResult, compare_array
 from .. import spec
-from ..spec.features import case_axes, required_features
+from ..inputs.layouts import LayoutError, strided
+from ..spec.features import case_axes, case_layouts, required_features
 from ..inputs.generate import rounded_inputs
 from .results import make_record
 from .support import skip_check, skipped, unsupported_call
+from .stability import batch_invariance_check, deterministic_check
 from .tolerances import sum_lengths
 
 UNSUPPORTED_ERRORS = ("NotImplementedError", "Unsupported")
@@ -121,6 +124,19 @@ def integrity_check(outcome, capabilities):
                        f"{', '.join(modified)}", n=1, bad=1)
 
 
+def _layouts(case, arrays, grad_output):
+    """{name: layout} of the tensors the backend gets in a layout other than contiguous, checked against the
+    values (a layout the values cannot take is the case's problem, not the backend's): a CheckResult error then."""
+    layouts = {name: layout for name, layout in case_layouts(case).items()
+               if name in arrays or (name == "grad_output" and grad_output is not None)}
+    for name, layout in layouts.items():
+        try:
+            strided(arrays[name] if name in arrays else grad_output, layout)
+        except LayoutError as error:
+            return CheckResult("inputs", "error", f"case problem: {name} cannot take layout {layout}: {error}")
+    return layouts
+
+
 def value_dtype(function, dtype, capabilities):
     """The dtype a backend's value is judged in: the dtype under test, or the loss dtype it declared for the
     16-bit dtypes (Capabilities.loss_dtype: a float32 loss of bfloat16 logits is checked as float32)."""
@@ -145,8 +161,11 @@ def check_in_dtype(case, dtype, arrays, features, backend, cache, tolerances, no
         return [CheckResult("call", "error", f"case problem: the oracle raises {expected.error} on a case that "
                                              "expects a value")], timings
     grad_wrt = tuple(name for name in (expected.gradients or {}) if name in differentiable)
+    layouts = _layouts(case, arrays, expected.grad_output if wants_grad else None)
+    if isinstance(layouts, CheckResult):
+        return [layouts], timings
     call = Call(case.function, dtype, arrays, dict(case.kwargs), case.form,
-                expected.grad_output if wants_grad else None, grad_wrt if wants_grad else (), features)
+                expected.grad_output if wants_grad else None, grad_wrt if wants_grad else (), features, layouts)
     start = time.perf_counter()
     outcome = _call_backend(backend, call, notify)
     timings["backend_s"] = time.perf_counter() - start
@@ -172,7 +191,23 @@ def check_in_dtype(case, dtype, arrays, features, backend, cache, tolerances, no
         from .parity import apply_parity
 
         checks = apply_parity(parity, case, dtype, call, checks, outcome, expected, budget, context["device"])
+    if (context or {}).get("determinism") and not case.expect_error and outcome.error is None \
+            and not outcome.unsupported:
+        start = time.perf_counter()
+        checks += _stability_checks(backend, call, outcome, notify)
+        timings["backend_s"] += time.perf_counter() - start
     return checks + ([] if outcome.unsupported else [integrity_check(outcome, capabilities)]), timings
+
+
+def _stability_checks(backend, call, outcome, notify):
+    """The deterministic check, and the batch_invariant check where rows are independent (stability.py), the
+    latter inside the backend's optional ``one_thread()``: batch invariance at a fixed parallelism."""
+    def run(again):
+        return _call_backend(backend, again, notify)
+
+    with getattr(backend, "one_thread", contextlib.nullcontext)():
+        batch = batch_invariance_check(call, run)
+    return [deterministic_check(call, outcome, run)] + ([batch] if batch is not None else [])
 
 
 def check_case(case, dtypes, backend, cache, tolerances, context, notify=lambda state: None):

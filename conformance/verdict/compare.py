@@ -157,14 +157,18 @@ def check_relative(got, wanted, dtype, relative, check="relative"):
 
 def compare_array(got, got_dtype, wanted, dtype, budget, prefix=""):
     """shape, dtype, NaN/inf pattern and value checks of one array against a tolerances.Budget, with the grade of
-    its error, and the relative-accuracy check where the budget has one; later checks skip when the shape
-    differs."""
+    its error, and the relative-accuracy check where the budget has one. A wrong shape with the right number of
+    elements (a (1,) loss for a ()) fails the shape check and is still compared, element by element in order, so
+    that a wrong value shows too; with another number of elements the later checks skip."""
     names = [f"{prefix}{name}" for name in ("shape", "dtype", "nonfinite", "value", "relative")]
     shape = check_shape(got, wanted, names[0])
     results = [shape, check_result_dtype(got_dtype, dtype, names[1])]
     if shape.status != "passed":
-        reason = "not compared: the shape differs (see the shape check)"
-        return results + [CheckResult(name, "skipped", reason) for name in names[2:4 + (budget.relative is not None)]]
+        if got.size != wanted.hi.size:
+            reason = "not compared: the shape differs and so does the number of elements (see the shape check)"
+            return results + [CheckResult(name, "skipped", reason)
+                              for name in names[2:4 + (budget.relative is not None)]]
+        got = got.reshape(wanted.hi.shape)  # compared in order, the shape failure reported beside
     values = check_values(got, wanted, dtype, budget.scale_u, names[3])
     values.grade = budget.grade(values.error_u)
     results += [check_pattern(got, wanted, dtype, names[2]), values]

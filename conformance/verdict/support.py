@@ -24,8 +24,8 @@ def _declared(case, dtype, features, name, capabilities):
         return skipped(f"{name} does not support {dtype}")
     torch_only = capabilities.not_applicable(features)
     if torch_only:
-        return skipped(f"uses torch API conventions that are not part of {name}'s API: {', '.join(torch_only)}",
-                       NOT_APPLICABLE, torch_only)
+        return skipped(f"uses torch conventions or memory layouts that are not part of {name}'s API: "
+                       f"{', '.join(torch_only)}", NOT_APPLICABLE, torch_only)
     missing = capabilities.missing(features)
     if missing:
         return skipped(f"{name} does not support {', '.join(missing)}", UNSUPPORTED, missing)
