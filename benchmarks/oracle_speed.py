@@ -8,11 +8,13 @@ reference is a bare 128-bit log-sum-exp loop over the same logits in mpmath (and
 Inputs: logits ~ N(0, 1) (log_softmax of them for nll_loss and the kl_div input), int64 class indices,
 kl_div targets uniform in (0, 1), grad_output ~ N(0, 1); reduction 'mean' for the losses, dim 1 for softmax.
 
-    python benchmarks/oracle_speed.py [--quick] [--prec BITS] [--scaling]
+    python benchmarks/oracle_speed.py [--quick] [--prec BITS] [--scaling] [--linear]
 
 Each rate is the fastest of 3 calls on arb and of 2 on mpmath (the bare loops likewise). --scaling adds a
 table of time against N * C from 1e3 to 1e7 (C = 1000), forward and VJP, certified, one call per size (arb;
-mpmath up to 1e5).
+mpmath up to 1e5). --linear times linear_cross_entropy (arb, certified, one call each): the forward at N = 8,
+H = 4096, V = 32768 (a language-model head's slice), and the VJP at sizes where it ends in minutes, with its
+rate in gradient elements (N H + V H + V) per second.
 """
 import argparse
 import sys
@@ -135,6 +137,29 @@ def scaling_table(prec):
     _print_cells([("N*C", "N x C", "arb forward s", "arb vjp s", "mpmath forward s", "mpmath vjp s")] + rows)
 
 
+LINEAR_FORWARD = ((8, 4096, 32768),)
+LINEAR_VJP = ((8, 256, 1024), (8, 512, 4096))  # (N, H, V); the VJP contracts G with W and x by fdot per element
+
+
+def linear_problem(n_rows, hidden, vocabulary):
+    rng = np.random.default_rng(0)
+    return ([rng.standard_normal((n_rows, hidden)), rng.standard_normal((vocabulary, hidden)) / hidden ** 0.5,
+             rng.integers(0, vocabulary, size=n_rows, dtype=np.int64)], np.array(1.0), {"reduction": "mean"})
+
+
+def linear_table(prec):
+    """Seconds of one certified linear_cross_entropy forward, and VJP, at each size (arb)."""
+    rows = []
+    for vjp, sizes in ((False, LINEAR_FORWARD), (True, LINEAR_VJP)):
+        for n_rows, hidden, vocabulary in sizes:
+            args, extra, kwargs = linear_problem(n_rows, hidden, vocabulary)
+            seconds = timed(certified_call("linear_cross_entropy", vjp, args, extra, kwargs, prec, "arb"))
+            elements = n_rows * hidden + vocabulary * hidden + vocabulary if vjp else n_rows * vocabulary
+            rows.append(("vjp" if vjp else "forward", f"{n_rows} x {hidden} x {vocabulary}", f"{seconds:.2f}",
+                         f"{elements / seconds:,.0f}", "gradient elements" if vjp else "logits"))
+    _print_cells([("call", "N x H x V", "seconds", "elements/s", "elements")] + rows)
+
+
 def _print_cells(cells):
     widths = [max(len(row[k]) for row in cells) for k in range(len(cells[0]))]
     for index, row in enumerate(cells):
@@ -148,6 +173,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small N: a smoke run of a few seconds")
     parser.add_argument("--prec", type=int, default=oracle.DEFAULT_PREC, help="precision in bits (default: %(default)s)")
     parser.add_argument("--scaling", action="store_true", help="also time against N * C = 1e3 ... 1e7 (C = 1000)")
+    parser.add_argument("--linear", action="store_true", help="also time linear_cross_entropy (minutes)")
     args = parser.parse_args(argv)
     backend = mpmath.libmp.BACKEND
     print(f"engines: {oracle.engine_label('mpmath')} (libmp backend {backend!r}); {oracle.engine_label('arb')}")
@@ -157,6 +183,9 @@ def main(argv=None):
     if args.scaling:
         print("\ncross_entropy (mean, class indices), certified, C = 1000: seconds per call\n")
         scaling_table(args.prec)
+    if args.linear:
+        print("\nlinear_cross_entropy (mean, class indices), certified, arb: one call\n")
+        linear_table(args.prec)
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def _timeout(text):
 
 def run_options(config):
     """The RunOptions the command line asks for; raises pytest.UsageError for a value it cannot use."""
-    from .backends import FUNCTIONS
+    from .spec.names import ALL_FUNCTIONS as FUNCTIONS
     from .spec.dtypes import DTYPES
     from .expected import default_cache_dir
     from .run.session import RunOptions

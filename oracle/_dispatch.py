@@ -48,7 +48,7 @@ def fields(result):
 
 def rebuild(result, parts):
     """A result like ``result`` holding ``parts`` (fields' order)."""
-    return Gradients(**dict(zip(result, parts))) if isinstance(result, Gradients) else parts[0]
+    return type(result)(**dict(zip(result, parts))) if isinstance(result, Gradients) else parts[0]
 
 
 def publish(outcome, return_scale):

@@ -160,6 +160,10 @@ class ArbEngine:
             raise Undecided("log of a ball that reaches 0 or below")
         return result
 
+    @staticmethod
+    def tanh(value):
+        return value.tanh()
+
     def logs_of_positive(self, values):
         """log of each value of a list known to be > 0 from the exact inputs (so no result can be NaN)."""
         return list(map(self._arb.log, values))

@@ -18,7 +18,7 @@ class MpmathEngine:
     def __init__(self):
         self.version = f"mpmath {mpmath.__version__}"
         self.description = self.version
-        self.exp, self.log = mp.exp, mp.log
+        self.exp, self.log, self.tanh = mp.exp, mp.log, mp.tanh
 
     @contextmanager
     def precision(self, prec):

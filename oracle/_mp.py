@@ -55,6 +55,21 @@ def _gradients(items):
     return Gradients(**items)
 
 
+class Outputs(Gradients):
+    """The named outputs of a function that returns more than one ({"loss": ..., "lse": ...}, the primary one
+    first): a mapping of Evaluations, handled as Gradients are."""
+
+    def __init__(self, **outputs):
+        dict.__init__(self, ((name, value) for name, value in outputs.items() if value is not None))
+
+    def __reduce__(self):
+        return _outputs, (dict(self),)
+
+
+def _outputs(items):
+    return Outputs(**items)
+
+
 def resolve_prec(prec):
     if prec is None:
         return DEFAULT_PREC

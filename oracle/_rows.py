@@ -63,25 +63,61 @@ class RowSoftmax:
     """
 
     __slots__ = ("engine", "is_nan", "size", "log_sum_exp", "_values", "_shifted", "_exps", "_total",
-                 "_log_total", "_offset", "_probs", "_masked")
+                 "_log_total", "_offset", "_probs", "_masked", "_value_scales", "_shift")
 
     def __init__(self, engine, row, states, index):
-        self.engine, self.size, self._probs, self._masked = engine, len(row), None, False
+        self.engine, self.size, self._probs, self._masked, self._value_scales = engine, len(row), None, False, None
         self.is_nan = bool(states.undefined[index])
         if self.is_nan:
             return
         masked = states.neg_inf[index] if states.has_neg_inf[index] else None
         kept = row if masked is None else row[~masked]
         values, shifted, row_max = engine.differences(kept, states.maxima[index])
+        self._finish(values, shifted, row_max)
+        if masked is not None:  # full-length lists, None where the logit is -inf
+            self._masked = True
+            self._values, self._shifted, self._exps = (_spread(part, masked)
+                                                       for part in (self._values, self._shifted, self._exps))
+
+    @classmethod
+    def undefined(cls, engine, size):
+        """The softmax of a row that has none (a NaN in it, or no entries): NaN throughout."""
+        row = cls.__new__(cls)
+        row.engine, row.size, row._probs, row._masked, row.is_nan, row._value_scales = engine, size, None, False, \
+            True, None
+        return row
+
+    @classmethod
+    def of_numbers(cls, engine, values, shift, value_scales):
+        """The softmax of a finite row of engine numbers that carry errors of their own (softcapped or computed
+        logits): ``shift`` is any number near their maximum, ``value_scales`` the scale of each value (the
+        terms that formed it). The logsumexp then also carries sum_c p_c S_c, the logits' errors it averages."""
+        row = cls.__new__(cls)
+        row.engine, row.size, row._probs, row._masked, row.is_nan = engine, len(values), None, False, False
+        row._value_scales = value_scales
+        row._finish(values, [v - shift for v in values], shift)
+        row._offset = row._offset + engine.fdot(row.probs(), value_scales)
+        return row
+
+    def _finish(self, values, shifted, shift):
+        engine = self.engine
         exps = list(map(engine.exp, shifted))
         self._total = engine.fsum(exps)
         self._log_total = engine.log(self._total)
-        self.log_sum_exp = row_max + self._log_total
+        self.log_sum_exp = shift + self._log_total
+        self._shift = shift
         self._offset = abs(self.log_sum_exp) + 1  # |logsumexp(x)| + 1 of every log-probability's scale
-        if masked is not None:  # full-length lists, None where the logit is -inf
-            self._masked = True
-            values, shifted, exps = (_spread(part, masked) for part in (values, shifted, exps))
         self._values, self._shifted, self._exps = values, shifted, exps
+
+    def _scale_of(self, c):
+        return abs(self._values[c]) if self._value_scales is None else self._value_scales[c]
+
+    def lse_scale(self):
+        """The scale of logsumexp(x) = m + log(sum_c exp(x_c - m)): |m| + |log sum| + 1 (the sum, >= 1, is
+        rounded relative to itself), and sum_c p_c S_c for logits with errors of their own."""
+        if self.is_nan:
+            return self.engine.nan
+        return abs(self._shift) + abs(self._log_total) + (self._offset - abs(self.log_sum_exp))
 
     def _nans(self):
         return [self.engine.nan] * self.size
@@ -115,7 +151,7 @@ class RowSoftmax:
         """|x_c| + |logsumexp(x)| + 1: the terms of x_c - logsumexp(x), and the rounding of the sum of exps
         (>= 1 after the shift), whose logarithm carries an absolute error of one roundoff (spec-notes, "Scale")."""
         x = self._values[c]
-        return self.engine.inf if x is None else abs(x) + self._offset
+        return self.engine.inf if x is None else self._scale_of(c) + self._offset
 
     def log_prob_scales(self):
         if self.is_nan:
@@ -123,6 +159,8 @@ class RowSoftmax:
         if self._masked:
             return [self.log_prob_scale(c) for c in range(self.size)]
         offset = self._offset
+        if self._value_scales is not None:
+            return [s + offset for s in self._value_scales]
         return [abs(x) + offset for x in self._values]
 
     def prob_scales(self):
@@ -130,6 +168,8 @@ class RowSoftmax:
         if self.is_nan:
             return self._nans()
         offset, zero = self._offset, self.engine.zero
+        if self._value_scales is not None:
+            return [p * (s + offset) for p, s in zip(self.probs(), self._value_scales)]
         if not self._masked:
             return [p * (abs(x) + offset) for p, x in zip(self.probs(), self._values)]
         return [zero if x is None else p * (abs(x) + offset) for p, x in zip(self.probs(), self._values)]

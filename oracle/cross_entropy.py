@@ -10,11 +10,12 @@ import numpy as np
 from ._dispatch import oracle_function
 from ._engine import current_engine
 from ._exact import RowStates, exact_array
-from ._mp import Evaluation, Gradients, as_numpy
-from ._reduction import LOSS_REDUCTIONS, resolve_reduction
+from ._extensions import Extensions, entropy, z_gradient, z_terms
+from ._mp import Evaluation, Gradients, Outputs, as_numpy, object_array
+from ._reduction import LOSS_REDUCTIONS, reduce_losses, reduction_factor, resolve_reduction
 from ._rows import RowSoftmax, class_rows
 from ._targets import check_ignore_index, class_weights, is_probability_target, smoothing_factor
-from .errors import IgnoreIndexWithProbabilitiesError, TargetDtypeError
+from .errors import ExtensionArgumentError, IgnoreIndexWithProbabilitiesError, TargetDtypeError
 from .nll_loss import IndexProblem, LossRows
 
 
@@ -63,17 +64,25 @@ def _problem(engine, input, target, weight, ignore_index):
 
 
 class Setup:
-    """What every row of one call shares: the problem, the reduction, e, and e/C times each class weight."""
+    """What every row of one call shares: the problem, the reduction, e, and e/C times each class weight; the
+    extended arguments (oracle/_extensions.py) and, for computed logits, the scale of each (``value_scales``:
+    rows of numbers in the problem's row order, or None)."""
 
-    def __init__(self, input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing):
+    def __init__(self, input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing,
+                 extensions=None, value_scales=None):
         self.engine = engine = current_engine()
         self.reduction = resolve_reduction(reduction, size_average, reduce, LOSS_REDUCTIONS)
         self.smoothing_value = smoothing_factor(label_smoothing)  # an exact float: decisions use it
+        self.extensions = Extensions(engine, **(extensions or {}))
         self.problem = problem = _problem(engine, input, target, weight, ignore_index)
+        if "target_logprob" in self.extensions.outputs and not isinstance(problem, IndexProblem):
+            raise ExtensionArgumentError("target_logprob is defined for class-index targets only")
         self.smoothing = engine.number(self.smoothing_value)
         self.uniform = self.smoothing / problem.n_classes
         self.uniform_terms = [self.uniform * w for w in problem.weights] if self.smoothing_value else None
         self.states = RowStates(problem.rows)
+        self.value_scales = value_scales
+        self._softmaxes = {}
 
     def coefficients(self, n):
         """RowCoefficients of row n, or None for an ignored row."""
@@ -96,7 +105,47 @@ class Setup:
         return RowCoefficients(None, probabilities)
 
     def softmax(self, n):
-        return RowSoftmax(self.engine, self.problem.rows[n], self.states, n)
+        """The row's softmax (of its softcapped logits where softcap is set), made once per row."""
+        if n not in self._softmaxes:
+            scales = None if self.value_scales is None else self.value_scales[n]
+            if self.extensions.softcap is not None:
+                self._softmaxes[n] = self.extensions.softmax(self.problem.rows[n], scales)
+            elif scales is not None:
+                self._softmaxes[n] = (_computed_row(self.engine, self.problem.rows[n], self.states, n, scales), None)
+            else:
+                self._softmaxes[n] = (RowSoftmax(self.engine, self.problem.rows[n], self.states, n), None)
+        return self._softmaxes[n][0]
+
+    def derivatives(self, n):
+        """d y / d x of each entry of row n under softcap, else None."""
+        self.softmax(n)
+        return self._softmaxes[n][1]
+
+    def counted(self, n):
+        """Whether row n counts (its target is not ignored)."""
+        problem = self.problem
+        return not isinstance(problem, IndexProblem) or problem.targets[n] is not None
+
+    def z_denominator(self):
+        """The z-loss 'mean' divisor: the counted rows, or the loss's own divisor when weighted by class."""
+        problem, engine = self.problem, self.engine
+        if self.extensions.weighting == "class" or not isinstance(problem, IndexProblem):
+            return problem.denominator
+        return engine.number(sum(1 for t in problem.targets if t is not None))
+
+    def z_weight(self, n):
+        problem = self.problem
+        if self.extensions.weighting != "class" or not isinstance(problem, IndexProblem):
+            return None
+        return problem.weights[problem.targets[n]]
+
+
+def _computed_row(engine, row, states, n, scales):
+    """The softmax of a row of computed logits (exact values, each with the scale of the terms that formed it)."""
+    if states.undefined[n]:
+        return RowSoftmax.undefined(engine, len(row))
+    values = engine.numbers(row)
+    return RowSoftmax.of_numbers(engine, values, values[int(np.argmax(np.asarray(row, dtype=np.float64)))], scales)
 
 
 def _row_loss(engine, softmax, coefficients):
@@ -113,7 +162,7 @@ def _row_loss(engine, softmax, coefficients):
 
 @oracle_function
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
-                  label_smoothing=0.0):
+                  label_smoothing=0.0, softcap=None, z_loss_scale=0.0, z_loss_weighting="count", return_outputs=()):
     """Cross entropy between logits and targets, as documented for torch.nn.CrossEntropyLoss.
 
     Class indices:  l_n = -w_{y_n} log(exp(x_{n,y_n}) / sum_c exp(x_{n,c})) * 1{y_n != ignore_index},
@@ -122,9 +171,18 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     label_smoothing e: "The targets become a mixture of the original ground truth and a uniform distribution",
     y -> (1 - e) y + e / C (for indices, y = one-hot of y_n; the index 'mean' divisor is kept).
     Input (C), (N, C) or (N, C, d1, ..., dK); target of the input's shape is read as probabilities.
+    The extended contract of fused kernels (softcap, z_loss_scale, z_loss_weighting, return_outputs) is in
+    docs/extensions.md; with return_outputs the result is Outputs(loss=..., <name>=...).
     """
-    setup = Setup(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
-    engine = setup.engine
+    setup = Setup(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing,
+                  dict(softcap=softcap, z_loss_scale=z_loss_scale, z_loss_weighting=z_loss_weighting,
+                       return_outputs=return_outputs))
+    return forward(setup)
+
+
+def forward(setup):
+    """The loss of a Setup, with the outputs it asks for (Outputs), else an Evaluation."""
+    engine, extensions = setup.engine, setup.extensions
     losses, scales = [], []
     for n in range(setup.problem.rows.shape[0]):
         coefficients = setup.coefficients(n)
@@ -138,7 +196,65 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                 loss, scale = _row_loss(engine, softmax, coefficients)
         losses.append(loss)
         scales.append(scale)
-    return setup.problem.finish(losses, scales, setup.reduction)
+    loss = setup.problem.finish(losses, scales, setup.reduction)
+    if extensions.z_value:
+        loss = _add(engine, loss, _z_loss(setup))
+    if not extensions.outputs:
+        return loss
+    return Outputs(loss=loss, **{name: _output(setup, name) for name in extensions.outputs})
+
+
+def _z_loss(setup):
+    """The reduced z-loss (Evaluation), ignored rows contributing 0."""
+    engine, problem = setup.engine, setup.problem
+    values, scales = [], []
+    for n in range(problem.rows.shape[0]):
+        if not setup.counted(n):
+            values.append(engine.zero)
+            scales.append(engine.zero)
+            continue
+        softmax = setup.softmax(n)
+        z, scale = (engine.nan, engine.nan) if softmax.is_nan else z_terms(engine, setup.extensions, softmax,
+                                                                         setup.z_weight(n))
+        values.append(z)
+        scales.append(scale)
+    shaped = object_array(values, problem.out_shape), object_array(scales, problem.out_shape)
+    return Evaluation(*reduce_losses(engine, *shaped, setup.reduction, setup.z_denominator()))
+
+
+def _add(engine, first, second):
+    add = np.frompyfunc(lambda a, b: a + b, 2, 1)
+    return Evaluation(np.asarray(add(first.value, second.value), dtype=object).reshape(first.value.shape),
+                      np.asarray(add(first.scale, second.scale), dtype=object).reshape(first.value.shape))
+
+
+def _output(setup, name):
+    """One named output as an Evaluation of the loss's shape ('none' shape for the per-row ones)."""
+    if name == "z_loss":
+        return _z_loss(setup) if setup.extensions.z_value else _zeros(setup)
+    engine, problem = setup.engine, setup.problem
+    values, scales = [], []
+    for n in range(problem.rows.shape[0]):
+        softmax = setup.softmax(n)
+        if name == "lse":
+            pair = (engine.nan, engine.nan) if softmax.is_nan else (softmax.log_sum_exp, softmax.lse_scale())
+        elif name == "entropy":
+            pair = entropy(engine, softmax)
+        else:  # target_logprob: class indices (Setup checks), 0 on an ignored row
+            y = problem.targets[n]
+            pair = (engine.zero, engine.zero) if y is None else \
+                (engine.nan, engine.nan) if softmax.is_nan else (softmax.log_prob(y), softmax.log_prob_scale(y))
+        values.append(pair[0])
+        scales.append(pair[1])
+    return Evaluation(object_array(values, problem.out_shape), object_array(scales, problem.out_shape))
+
+
+def _zeros(setup):
+    """z_loss of a call without a z-loss: exactly 0, in the loss's shape."""
+    engine, problem = setup.engine, setup.problem
+    shape = problem.out_shape if setup.reduction == "none" else ()
+    count = int(np.prod(shape, dtype=np.int64))
+    return Evaluation(object_array([engine.zero] * count, shape), object_array([engine.zero] * count, shape))
 
 
 def _input_gradient_row(engine, softmax, coefficients, g):
@@ -172,15 +288,28 @@ def _target_gradient_row(engine, softmax, factors, zero_factors, g):
 
 @oracle_function
 def cross_entropy_vjp(input, target, grad_output, weight=None, size_average=None, ignore_index=-100, reduce=None,
-                      reduction="mean", label_smoothing=0.0):
+                      reduction="mean", label_smoothing=0.0, softcap=None, z_loss_scale=0.0, z_loss_weighting="count",
+                      return_outputs=()):
     """Gradients of cross_entropy contracted with grad_output g (g_n as in nll_loss_vjp):
 
     d/dx_{n,c} = g_n (p_{n,c} sum_k a_{n,k} - a_{n,c}), zero on ignored rows;
     d/dy_{n,c} = -g_n (1 - e) w_c log_softmax(x_n)_c for probability targets (index targets: target=None).
+    With the extended contract (docs/extensions.md): the z-loss adds 2 s lse_n p_{n,c} times its own upstream
+    gradient, and softcap multiplies d/dx_{n,c} by 1 - tanh^2(x_{n,c} / c). return_outputs changes nothing: the
+    gradients are those of the loss.
     """
-    setup = Setup(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
+    setup = Setup(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing,
+                  dict(softcap=softcap, z_loss_scale=z_loss_scale, z_loss_weighting=z_loss_weighting,
+                       return_outputs=return_outputs))
+    return backward(setup, grad_output)
+
+
+def backward(setup, grad_output):
+    """Gradients of a Setup's loss (the logits' rows, and probability targets) contracted with grad_output."""
     engine, problem = setup.engine, setup.problem
     upstream = problem.upstream(grad_output, setup.reduction)
+    z_upstream = reduction_factor(engine, exact_array(grad_output, "grad_output"), setup.reduction, problem.out_shape,
+                                  setup.z_denominator()) if setup.extensions.z_value else None
     wants_target = isinstance(problem, ProbabilityProblem)
     factors = [(1 - setup.smoothing) * w for w in problem.weights]  # d a_{n,c} / d y_{n,c}
     zero_factors = problem.zero_weights | (setup.smoothing_value == 1.0)  # exact: (1 - e) w_c == 0
@@ -192,7 +321,17 @@ def cross_entropy_vjp(input, target, grad_output, weight=None, size_average=None
             _append(parts["input"], zeros, zeros)
             continue
         softmax, g = setup.softmax(n), upstream[n]
-        _append(parts["input"], *_input_gradient_row(engine, softmax, coefficients, g))
+        values, scales = _input_gradient_row(engine, softmax, coefficients, g)
+        if z_upstream is not None and not softmax.is_nan:
+            weight = setup.z_weight(n)
+            z_values, z_scales = z_gradient(engine, setup.extensions, softmax,
+                                            z_upstream[n] if weight is None else z_upstream[n] * weight)
+            values = [a + b for a, b in zip(values, z_values)]
+            scales = [a + b for a, b in zip(scales, z_scales)]
+        derivatives = setup.derivatives(n)
+        if derivatives is not None:  # softcap's chain rule; |1 - t^2| <= 1 keeps the scale (_extensions.py)
+            values = [v * d for v, d in zip(values, derivatives)]
+        _append(parts["input"], values, scales)
         if wants_target:
             _append(parts["target"], *_target_gradient_row(engine, softmax, factors, zero_factors, g))
     grad_input = Evaluation(*(problem.gradient_array(rows) for rows in parts["input"]))

@@ -51,5 +51,11 @@ class ArgumentTypeError(OracleError):
     """A keyword argument of a type its documentation rules out, such as an ``ignore_index`` that is no int."""
 
 
+class ExtensionArgumentError(OracleError):
+    """An argument of the extended cross-entropy contract (docs/extensions.md) outside its range: a ``softcap``
+    that is not a finite number > 0, a negative or non-finite ``z_loss_scale``, an unknown ``z_loss_weighting``
+    or output name, ``target_logprob`` asked of class-probability targets."""
+
+
 class CertificationError(ArithmeticError):
     """Two evaluations at increasing precision did not agree to the requested number of bits."""

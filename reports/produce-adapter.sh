@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Produce the reports of one framework adapter (jax, onnxruntime, paddle, mlx) in its own virtual environment:
+# Produce the reports of one framework adapter (jax, onnxruntime, paddle, mlx, liger) in its own virtual environment:
 #   reports/produce-adapter.sh NAME [-- EXTRA RUN OPTIONS]
 # e.g. reports/produce-adapter.sh jax   -> reports/jax-0.10.2-cpu/{results.json,junit.xml,summary.md,html/}
 #
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ $# -lt 1 || "$1" == -* ]]; then
-    echo "usage: reports/produce-adapter.sh NAME [-- EXTRA RUN OPTIONS]   (NAME: jax, onnxruntime, paddle, mlx)" >&2
+    echo "usage: reports/produce-adapter.sh NAME [-- EXTRA RUN OPTIONS]   (NAME: jax, onnxruntime, paddle, mlx, liger)" >&2
     exit 2
 fi
 name="$1"; shift

@@ -53,6 +53,16 @@ ADAPTERS = {
          "J2 half-precision intermediates (relative accuracy)": ("*", "*float16", "*relative"),
          "X1 'mean' sums before dividing": ("cross_entropy/fuzz-3x5-2bf8260e90", "float64", "nonfinite")},
         (0.9, 1.0)),
+    "liger": Adapter(  # on the CPU through Triton's interpreter (conformance/backends/_triton_interpreter.py)
+        "liger", "liger_kernel",
+        "layout-transposed-mean or error-batch-mismatch or empty-N0C-sum or ext-N=6 or error-target-high",
+        {"L1 strided logits: the gradient is the logits": ("cross_entropy/layout-transposed-mean", "*",
+                                                           "grad_input.*"),
+         "L2 no target-length check": ("cross_entropy/error-batch-mismatch-*", "*", "raises"),
+         "L2 no target bound in the fused linear cross entropy": ("linear_cross_entropy/error-target-high", "*",
+                                                                  "raises"),
+         "L3 an empty batch raises": ("cross_entropy/empty-N0C-*", "*", "call")},
+        (0.1, 0.3)),
 }
 
 
@@ -99,9 +109,20 @@ def test_an_adapter_imports_without_its_framework_and_names_the_extra(name, modu
         backend_class()
 
 
+def test_the_liger_backend_without_liger_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from conformance.backends import liger
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None)
+    with pytest.raises(BackendLoadError, match=r'pip install "loss-conformance\[liger\]"'):
+        liger.backend()
+
+
 def test_every_adapter_is_an_entry_point():
     from importlib.metadata import entry_points
 
     points = {ep.name: ep.value for ep in entry_points(group="loss_conformance.backends")}
     for name in ("jax", "onnxruntime", "paddle", "mlx"):
         assert points.get(name, "").startswith(f"conformance.backends.{name}_backend:"), points
+    assert points.get("liger") == "conformance.backends.liger:backend", points

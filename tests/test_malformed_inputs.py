@@ -654,8 +654,9 @@ def test_a_large_case_needs_the_tag_and_the_corpus_large_tier_loads():
 
 def test_a_nan_budget_or_override_on_the_command_line_is_exit_2(workspace, capsys):
     text = (CASES_DIR / "tolerances.yaml").read_text()
-    nan_override = text.replace("overrides: []", "overrides:\n  - {function: softmax, budgets: {float64: .nan}, "
-                                                 "reason: 'a reason'}")
+    nan_override = text.replace("\noverrides:\n", "\noverrides:\n  - {function: softmax, budgets: {float64: .nan}, "
+                                                    "reason: 'a reason'}\n", 1)
+    assert "float64: .nan}, reason" in nan_override
     for body in (nan_override, text.replace("float64: 4, float32: 4, float16: 2, bfloat16: 2}",
                                             "float64: .nan, float32: 4, float16: 2, bfloat16: 2}", 1),
                  text.replace("lambda: 6.5", "lambda: .nan")):

@@ -21,7 +21,7 @@ import numpy as np
 from ..spec.dtypes import DTYPES
 from ..spec.features import LAYOUT_FEATURES, OPT_IN, TORCH_API, known_features
 from ..spec import function_names
-from ..spec.names import FUNCTIONS
+from ..spec.names import ALL_FUNCTIONS, FUNCTIONS
 
 ENTRY_POINT_GROUP = "loss_conformance.backends"
 
@@ -203,7 +203,7 @@ def _from_object(obj, spec, device):
     if callable(obj):
         return _from_object(_construct(obj, device), spec, device)
     raise BackendLoadError(f"{spec!r} resolved to {type(obj).__name__}, which offers none of "
-                           f"{', '.join(FUNCTIONS)} and does not implement the Backend protocol")
+                           f"{', '.join(ALL_FUNCTIONS)} and does not implement the Backend protocol")
 
 
 def _accepted():

@@ -24,9 +24,11 @@ import numpy as np
 from . import Call, Capabilities, Outcome, failure
 from .. import spec
 from ..inputs.layouts import strided
-from ..spec.features import OPT_IN
+from ..spec.features import EXTENSION_FEATURES, OPT_IN
 
 UNSUPPORTED_PHRASES = ("not implemented for", "not supported", "unsupported dtype")
+# autograd reaches every floating argument: input, target, and a linear layer's weight and bias
+_DIFFERENTIABLE = ("input", "target", "linear_weight", "linear_bias")
 TORCH_DTYPE_NAMES = {"float64": "double", "float32": "float", "float16": "half", "bfloat16": "bfloat16"}
 
 
@@ -78,10 +80,12 @@ class TorchBackend:
         if self.compile:  # nn.CrossEntropyLoss(...) instances are new per call: compiled through F.* only
             unsupported.add("module_form")
         torch_itself = self.is_torch_functional or self.namespace is getattr(self.torch.nn, "functional", None)
-        supported = OPT_IN if torch_itself else getattr(self.namespace, "SUPPORTED_FEATURES", ())
+        # torch itself offers the opt-in features of its own API, not the extended contract of fused kernels
+        supported = tuple(f for f in OPT_IN if f not in EXTENSION_FEATURES) if torch_itself else \
+            getattr(self.namespace, "SUPPORTED_FEATURES", ())
         return Capabilities(functions=spec.function_names(), api="torch", unsupported=frozenset(unsupported),
                             supported=frozenset(supported),
-                            differentiable=tuple(getattr(self.namespace, "DIFFERENTIABLE", ("input", "target"))),
+                            differentiable=tuple(getattr(self.namespace, "DIFFERENTIABLE", _DIFFERENTIABLE)),
                             conventions="torch" if torch_itself else getattr(self.namespace, "CONVENTIONS", None),
                             summation_order=getattr(self.namespace, "SUMMATION_ORDER", None),
                             in_place_gradient=bool(getattr(self.namespace, "IN_PLACE_GRADIENT", False)),
@@ -177,7 +181,7 @@ class TorchBackend:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # legacy size_average/reduce, implicit dim, batchmean advice
                 result, others = _named(self._callable(call.function, call.form, call.kwargs, keyword)(*positional),
-                                        spec.get(call.function).outputs)
+                                        _asked_outputs(call))
             outcome.value, outcome.dtype = self._read(result)
             for name, tensor in others.items():
                 outcome.outputs[name], outcome.output_dtypes[name] = self._read(tensor)
@@ -217,6 +221,14 @@ class TorchBackend:
             outcome.grad_error = failure(error)
 
 
+def _asked_outputs(call):
+    """The names of what a call returns, in order: the record's outputs, or with ``return_outputs`` (the extended
+    contract, docs/extensions.md) the primary one and those asked, in the order asked."""
+    outputs = spec.get(call.function).outputs
+    asked = call.kwargs.get("return_outputs")
+    return (outputs[0],) + tuple(asked) if isinstance(asked, (list, tuple)) and asked else outputs
+
+
 def _named(result, outputs):
     """(the primary output, {name: another output}) of what a call returned: one tensor or, for a function of
     several outputs, a tuple in the record's output order or a mapping by output name."""
@@ -244,7 +256,10 @@ def _same_bits(tensor, before):
 
 def namespace_version(namespace):
     """The version of the package a namespace comes from: its distribution's, else its top module's
-    ``__version__``; None when neither says (a namespace defined in a script)."""
+    ``__version__``; None when neither says (a namespace defined in a script). A namespace object that states
+    its own ``__version__`` (an adapter's, such as Liger's) is taken at its word."""
+    if not isinstance(namespace, types.ModuleType) and getattr(namespace, "__version__", None) is not None:
+        return str(namespace.__version__)
     if isinstance(namespace, types.ModuleType):
         module_name = namespace.__name__
     else:

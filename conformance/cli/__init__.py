@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..spec.dtypes import DTYPES
-from ..spec.names import CONVENTIONS, FUNCTIONS, ORACLE_TIMEOUT_S, PARITY_TARGETS, TIMEOUT_S, list_argument
+from ..spec.names import ALL_FUNCTIONS, CONVENTIONS, ORACLE_TIMEOUT_S, PARITY_TARGETS, TIMEOUT_S, list_argument
 from ..verdict.results import EXIT_INTERRUPTED, EXIT_USAGE
 
 
@@ -43,7 +43,7 @@ def _count(text):
 def _add_selection(parser):
     parser.add_argument("--cases", nargs="+", type=Path, metavar="PATH",
                         help="Case files or directories to load instead of the default corpus (cases/).")
-    parser.add_argument("--function", type=list_argument(FUNCTIONS, "function"), default=None,
+    parser.add_argument("--function", type=list_argument(ALL_FUNCTIONS, "function"), default=None,
                         help="Comma-separated functions to check (default: all).")
     parser.add_argument("--dtype", type=list_argument(DTYPES, "dtype"), default=DTYPES,
                         help=f"Comma-separated dtypes to check (default: {','.join(DTYPES)}).")

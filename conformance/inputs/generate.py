@@ -198,15 +198,16 @@ def make_inputs(case, input_values=True):
     """{argument: source array} for every tensor argument of a case, in its record's order (input first: the
     others derive their shapes from it). input_values=False puts zeros of the input's shape in its place: enough
     to know what a case exercises."""
-    first, *others = [t for t in spec_of(case.function).tensors if t.name in case.inputs]
+    record = spec_of(case.function)
+    first, *others = [t for t in record.tensors if t.name in case.inputs]
     if input_values:
         arrays = {first.name: make_tensor(first, case.inputs[first.name], case.seed)}
     else:
         arrays = {first.name: np.zeros(input_shape(case.inputs[first.name]))}
     for tensor in others:
-        arrays[tensor.name] = make_tensor(tensor, case.inputs[tensor.name], case.seed, arrays[first.name].shape,
-                                          case.kwargs)
-    if input_values and "confident" in case.inputs["input"] and "target" in arrays \
+        arrays[tensor.name] = make_tensor(tensor, case.inputs[tensor.name], case.seed,
+                                          record.shape_for_others(arrays), case.kwargs)
+    if input_values and "confident" in case.inputs["input"] and "target" in arrays and record.kind == "loss" \
             and arrays["target"].dtype.kind in "iu":
         arrays["input"] = make_confident(arrays["input"], arrays["target"], case.inputs["input"]["confident"])
     return arrays

@@ -13,7 +13,7 @@ import importlib
 from typing import NamedTuple
 
 FAMILIES = ("numerics", "ignore_index", "weights", "reductions", "smoothing", "kl", "dims", "gradients", "errors", "layout",
-            "fused")
+            "fused", "extensions")
 
 
 class Mutant(NamedTuple):

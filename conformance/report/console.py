@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..verdict.results import FAILING, MEASURED
-from ..verdict.tolerances import describe_judgement
+from .judgement import describe_judgement
 
 SHOWN_FAILURES = 20  # failure details printed in full; the JSON report has them all
 

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from ..verdict.results import FAILING, STATUSES, backend_label, summarize_as
-from ..verdict.tolerances import describe_judgement
+from .judgement import describe_judgement
 from .html_sections import cases_section, diagnosis_section, escape, failures_section, grouped_section
 from .results_file import ResultsFileError
 

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 from ..verdict.results import FAILING, clean_text
-from ..verdict.tolerances import describe_judgement
+from .judgement import describe_judgement
 
 FAILURE = tuple(s for s in FAILING if s != "error")  # a JUnit failure; "error" is a JUnit error
 

@@ -9,7 +9,7 @@ import re
 from collections import Counter
 
 from ..verdict.results import FAILING, STATUSES, backend_label, clean_text
-from ..verdict.tolerances import describe_judgement
+from .judgement import describe_judgement
 from .groups import failure_groups
 
 SHOWN_FAILURES = 50

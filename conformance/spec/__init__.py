@@ -12,14 +12,14 @@ features of a case (features.py).
 """
 from dataclasses import dataclass, field
 
-from .names import FUNCTIONS
+from .names import ALL_FUNCTIONS, FUNCTIONS
 
 
 @dataclass(frozen=True)
 class Tensor:
     """A tensor argument: ``positional`` (else passed by keyword), ``differentiable`` (a floating tensor of this
     role has a gradient), ``stream`` (the key of its generated values' seed stream), ``default_shape`` ("input":
-    the input's shape; "classes": (C,), one per class of the input)."""
+    the input's shape; "classes": (C,), one per class of the input), ``batched`` (dim 0 is the batch's)."""
 
     name: str
     positional: bool = True
@@ -27,6 +27,7 @@ class Tensor:
     differentiable: bool = True
     stream: int = 0
     default_shape: str = "input"
+    batched: bool = True  # dim 0 runs over the batch's rows (not a class weight, a linear layer's weight)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,11 @@ class FunctionSpec:
     axes: dict = field(default_factory=dict)
     labels: dict = field(default_factory=dict)
     examples: object = None
+    reference_shape: object = None  # arrays -> the shape targets and class weights follow (default: the input's)
+
+    def shape_for_others(self, arrays):
+        """The shape the other tensors' default shapes and class counts derive from (the logits')."""
+        return self.reference_shape(arrays) if self.reference_shape else arrays["input"].shape
 
     @property
     def tensor_names(self):
@@ -65,9 +71,9 @@ class FunctionSpec:
 
     @property
     def checks(self):
-        """The budgeted checks of the function: its primary value, and the gradient of each differentiable
-        tensor (the budget file gives each)."""
-        return ("value",) + tuple(f"grad_{t.name}" for t in self.tensors if t.differentiable)
+        """The budgeted checks of the function: its primary value, the gradient of each differentiable tensor,
+        and each other output by its name (the budget file gives each)."""
+        return ("value",) + tuple(f"grad_{t.name}" for t in self.tensors if t.differentiable) + self.outputs[1:]
 
     def tensor(self, name):
         return next(t for t in self.tensors if t.name == name)
@@ -111,7 +117,7 @@ def get(name):
 
 
 def function_names():
-    """The names of every registered function: the built-in ones (FUNCTIONS) first."""
+    """The names of every registered function: the built-in ones (ALL_FUNCTIONS) first."""
     _load()
     return tuple(_REGISTRY)
 
@@ -131,8 +137,8 @@ def _load():
                 importlib.import_module(f"{__name__}.{module.name}")
 
         records = dict(_REGISTRY)
-        _REGISTRY.clear()  # the built-in functions first, in FUNCTIONS order, then any registered before
-        _REGISTRY.update({name: records.pop(name) for name in FUNCTIONS}, **records)
+        _REGISTRY.clear()  # the built-in functions first, in ALL_FUNCTIONS order, then any registered before
+        _REGISTRY.update({name: records.pop(name) for name in ALL_FUNCTIONS}, **records)
 
 
-__all__ = ["FUNCTIONS", "FunctionSpec", "Tensor", "function_names", "get", "register", "unregister"]
+__all__ = ["ALL_FUNCTIONS", "FUNCTIONS", "FunctionSpec", "Tensor", "function_names", "get", "register", "unregister"]

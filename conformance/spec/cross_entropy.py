@@ -1,6 +1,7 @@
 """cross_entropy: ``F.cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
 reduce=None, reduction='mean', label_smoothing=0.0)``: logits (C), (N, C) or (N, C, d1, ..., dK), targets of
-int64 class indices or of class probabilities (a target of the input's shape)."""
+int64 class indices or of class probabilities (a target of the input's shape); and the extended contract of fused
+kernels (softcap, z_loss_scale, z_loss_weighting, return_outputs: docs/extensions.md)."""
 import numpy as np
 
 from . import FunctionSpec, Tensor, register
@@ -39,11 +40,15 @@ def _examples(rng):
             ((logits, probabilities), {"reduction": "sum", "label_smoothing": 0.2})]
 
 
+# The extended contract of fused kernels (docs/extensions.md), opt-in features torch.nn.functional does not offer.
+EXTENSION_KEYWORDS = {"softcap": None, "z_loss_scale": 0.0, "z_loss_weighting": "count", "return_outputs": ()}
+OUTPUTS = ("loss", "z_loss", "lse", "target_logprob", "entropy")
+
 register(FunctionSpec(
     "cross_entropy", tensors=(INPUT, Tensor("target", stream=1), WEIGHT),
     keywords={"size_average": None, "ignore_index": -100, "reduce": None, "reduction": "mean",
-              "label_smoothing": 0.0},
+              "label_smoothing": 0.0, **EXTENSION_KEYWORDS},
     module="CrossEntropyLoss", kind="loss", oracle="cross_entropy", derive_axes=_axes, build_case=_build_case,
     probe=loss_probe, derive_features=_features, feature_names=("label_smoothing", "probability_targets"),
-    outputs=("loss",), reductions=("none", "mean", "sum"), axes=AXES, labels={**LABELS, "label_smoothing": "ls="},
+    outputs=OUTPUTS, reductions=("none", "mean", "sum"), axes=AXES, labels={**LABELS, "label_smoothing": "ls="},
     examples=_examples))

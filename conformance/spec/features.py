@@ -26,10 +26,14 @@ LAYOUTS = ("contiguous", "transposed", "sliced", "sliced_rows", "offset", "row_p
 LAYOUT_FEATURES = tuple(f"layout:{name}" for name in LAYOUTS if name != "contiguous")
 COMMON_FEATURES = ("shape:0-dim", "shape:1-dim", "shape:k-dim", "empty", "nonfinite_input", "weight", "ignore_index",
                    "ignore_index_class", "reduction:none", "reduction:mean", "reduction:sum", "reduction:batchmean")
+# The extended contract of fused cross-entropy kernels (docs/extensions.md): softcapped logits, a z-loss, and the
+# outputs beside the loss. torch.nn.functional offers none of them.
+EXTENSION_OUTPUTS = ("z_loss", "lse", "target_logprob", "entropy")
+EXTENSION_FEATURES = ("softcap", "z_loss") + tuple(f"output:{name}" for name in EXTENSION_OUTPUTS)
 # Features a backend must declare it supports (Capabilities.supported) for their cases to run: the ones added after
 # the first corpus, which an adapter written before them cannot express. Without the declaration their cases are
-# unsupported, never passed by a backend that silently computes something else. (Empty: issue #23 adds layouts.)
-OPT_IN = ()
+# unsupported, never passed by a backend that silently computes something else.
+OPT_IN = EXTENSION_FEATURES
 COMMON_AXES = {"dtype": ("float64", "float32", "float16", "bfloat16"),
                "grad_output": ("random", "one", "zero", "negative", "none")}
 # The ingredients of generated covering cases (corpus/coverage.py), shared by the records' case builders.
@@ -133,7 +137,7 @@ def _target_conventions(arrays, record):
     """The target and weight conventions a case relies on: dtypes other than int64 class indices or floating
     probabilities, a (1,) target of an unbatched input, a weight of C elements in another shape, broadcasting."""
     x, target, weight, found = arrays["input"], arrays.get("target"), arrays.get("weight"), set()
-    if target is None:
+    if target is None or record.kind == "linear":  # the linear form has no torch conventions of its own yet
         return found
     if record.kind != "loss":  # a pointwise loss: its target broadcasts or not
         if target.shape != x.shape and _broadcastable(x.shape, target.shape):
@@ -171,11 +175,25 @@ def case_layouts(case):
     return layouts
 
 
+def extension_features(kwargs):
+    """The features of the extended contract a call uses (docs/extensions.md)."""
+    found = set()
+    if kwargs.get("softcap") is not None:
+        found.add("softcap")
+    if kwargs.get("z_loss_scale", 0):
+        found.add("z_loss")
+    outputs = kwargs.get("return_outputs", ())
+    if isinstance(outputs, (list, tuple)):
+        found.update(f"output:{name}" for name in outputs if isinstance(name, str))
+    return found
+
+
 def required_features(case, arrays, dtype):
     """The features (names of known_features) a backend needs to run this case in this dtype."""
     record = get(case.function)
     axes = case_axes(case, arrays, dtype)
-    found = _torch_api_features(case, arrays, record) | {f"layout:{name}" for name in case_layouts(case).values()}
+    found = _torch_api_features(case, arrays, record) | {f"layout:{name}" for name in case_layouts(case).values()} \
+        | extension_features(case.kwargs)
     if axes["shape"] in ("0-dim", "k-dim") or (axes["shape"] == "1-dim" and record.kind == "loss"):
         found.add(f"shape:{axes['shape']}")
     if any(a.size == 0 for a in arrays.values()):

@@ -6,6 +6,9 @@ Light on purpose (no numpy, no torch): the command line imports it while it buil
 import argparse
 
 FUNCTIONS = ("softmax", "log_softmax", "nll_loss", "cross_entropy", "kl_div")  # each has a record (spec/)
+# Functions beyond the first five, each with a record too: torch's F.linear_cross_entropy (torch >= 2.13)
+EXTENDED_FUNCTIONS = ("linear_cross_entropy",)
+ALL_FUNCTIONS = FUNCTIONS + EXTENDED_FUNCTIONS
 TIMEOUT_S = 60.0  # a backend call's time limit in an isolated worker (--timeout)
 ORACLE_TIMEOUT_S = 600.0  # a case's own work in a dtype outside backend calls (--oracle-timeout; robustness.md)
 PARITY_TARGETS = ("torch",)  # --parity: the implementations whose declared deviations a kernel may share

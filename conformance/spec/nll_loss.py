@@ -9,7 +9,7 @@ from .features import SHAPES, WEIGHTS, loss_axes
 LEGACY = {"size_average": None, "reduce": None, "reduction": "mean"}
 INPUT = Tensor("input", stream=0)
 WEIGHT = Tensor("weight", positional=False, required=False, differentiable=False, stream=2,
-                default_shape="classes")
+                default_shape="classes", batched=False)
 AXES = {"shape": ("1-dim", "2-dim", "k-dim"), "reduction": ("none", "mean", "sum"),
         "weight": ("none", "positive", "zeros", "negative"), "ignore_index": ("none", "ignored", "class")}
 LABELS = {"size_average": "sa=", "reduce": "re=", "ignore_index": "ii="}

@@ -58,12 +58,15 @@ def _gradient_checks(name, wanted, outcome, dtype, budget, grad_output):
 
 
 def _output_checks(expected, outcome, dtype, budget, value_dtype):
-    """The checks of each named output: the primary one's without a prefix ("value", "relative", ...), judged in
-    ``value_dtype``; any other's prefixed with its name ("lse.value")."""
+    """The checks of each named output: the primary one's without a prefix ("value", "relative", ...), of the
+    dtype and judged in the dtype of ``value_dtype`` (a pair, see value_dtype()); any other's prefixed with its
+    name ("lse.value")."""
     checks = []
+    result_dtype, judged_in = value_dtype
     for number, (name, wanted) in enumerate((expected.outputs or {}).items()):
         if number == 0:
-            checks += compare_array(outcome.value, outcome.dtype, wanted, value_dtype, budget("value", value_dtype))
+            checks += compare_array(outcome.value, outcome.dtype, wanted, judged_in, budget("value", judged_in),
+                                    result_dtype=result_dtype)
         elif name not in outcome.outputs:
             checks.append(CheckResult(f"{name}.value", "failed", f"no output {name!r} was returned", n=1, bad=1))
         else:
@@ -138,11 +141,19 @@ def _layouts(case, arrays, grad_output):
 
 
 def value_dtype(function, dtype, capabilities):
-    """The dtype a backend's value is judged in: the dtype under test, or the loss dtype it declared for the
-    16-bit dtypes (Capabilities.loss_dtype: a float32 loss of bfloat16 logits is checked as float32)."""
-    if capabilities.loss_dtype and spec.get(function).kind != "softmax" and dtype in ("float16", "bfloat16"):
-        return capabilities.loss_dtype
-    return dtype
+    """(the dtype a backend's value must have, the dtype its error is measured in): the dtype under test, or the
+    loss dtype it declared for the 16-bit dtypes (Capabilities.loss_dtype: a float32 loss of bfloat16 logits is
+    checked as float32; a mapping {function: dtype} declares it for those functions only). Where the logits are
+    computed from the operands (linear_cross_entropy), their product in the operands' dtype is rounded to it, so
+    the declared float32 loss is as accurate as that dtype and its error is measured in it (docs/extensions.md,
+    "The loss dtype of a computed-logits loss")."""
+    declared = capabilities.loss_dtype
+    if isinstance(declared, dict):
+        declared = declared.get(function)
+    kind = spec.get(function).kind
+    if declared and kind != "softmax" and dtype in ("float16", "bfloat16"):
+        return declared, (dtype if kind == "linear" else declared)
+    return dtype, dtype
 
 
 def check_in_dtype(case, dtype, arrays, features, backend, cache, tolerances, notify, context=None,

@@ -155,14 +155,15 @@ def check_relative(got, wanted, dtype, relative, check="relative"):
     return result
 
 
-def compare_array(got, got_dtype, wanted, dtype, budget, prefix=""):
+def compare_array(got, got_dtype, wanted, dtype, budget, prefix="", result_dtype=None):
     """shape, dtype, NaN/inf pattern and value checks of one array against a tolerances.Budget, with the grade of
-    its error, and the relative-accuracy check where the budget has one. A wrong shape with the right number of
+    its error, and the relative-accuracy check where the budget has one; the array must be of result_dtype (by
+    default the dtype its error is measured in). A wrong shape with the right number of
     elements (a (1,) loss for a ()) fails the shape check and is still compared, element by element in order, so
     that a wrong value shows too; with another number of elements the later checks skip."""
     names = [f"{prefix}{name}" for name in ("shape", "dtype", "nonfinite", "value", "relative")]
     shape = check_shape(got, wanted, names[0])
-    results = [shape, check_result_dtype(got_dtype, dtype, names[1])]
+    results = [shape, check_result_dtype(got_dtype, result_dtype or dtype, names[1])]
     if shape.status != "passed":
         if got.size != wanted.hi.size:
             reason = "not compared: the shape differs and so does the number of elements (see the shape check)"

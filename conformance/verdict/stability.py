@@ -75,7 +75,8 @@ def batch_invariance_check(call, run):
     if not batch_rows(call.function, call.kwargs, call.arrays):
         return None
     rows = call.arrays["input"].shape[0]
-    batched = [name for name in call.arrays if name != "weight" and np.ndim(call.arrays[name]) >= 1
+    record = spec.get(call.function)
+    batched = [name for name in call.arrays if record.tensor(name).batched and np.ndim(call.arrays[name]) >= 1
                and call.arrays[name].shape[0] == rows]
     order = np.arange(BATCH) % rows
 
@@ -88,6 +89,7 @@ def batch_invariance_check(call, run):
     if inside.value is not None:  # the batch's first row is what is compared
         inside.value = np.asarray(inside.value)[:1]
         inside.outputs = {name: np.asarray(array)[:1] for name, array in inside.outputs.items()}
-        inside.grads = {name: np.asarray(array)[:1] if name in batched else np.asarray(array)
-                        for name, array in inside.grads.items()}
+    # only per-row gradients: a gradient of a tensor the rows share (a linear layer's weight) sums over the batch
+    for outcome in (alone, inside):
+        outcome.grads = {name: np.asarray(array)[:1] for name, array in outcome.grads.items() if name in batched}
     return _result("batch_invariant", alone, inside, f"first row alone and in a batch of {BATCH}")

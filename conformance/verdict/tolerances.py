@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from oracle import implicit_dim
 
 from ..corpus.casefile import CASES_DIR, CaseFileError, read_yaml
@@ -29,8 +31,12 @@ from ..spec.classes import class_dim
 from ..spec.features import effective_reduction
 
 TOLERANCES_PATH = CASES_DIR / "tolerances.yaml"
-CHECKS = ("value", "grad_input", "grad_target")
-SUM_LENGTHS = ("class", "rows", "weights", "elements")  # the sums a check may contain (sum_lengths)
+SUM_LENGTHS = ("class", "rows", "weights", "elements", "hidden", "batch")  # the sums a check may hold (sum_lengths)
+
+
+def budgeted_checks():
+    """Every check a budget file may name: those of the built-in records (value, grad_<tensor>, outputs)."""
+    return tuple(dict.fromkeys(check for name in spec.ALL_FUNCTIONS for check in spec.get(name).checks))
 ORDER_KINDS = ("sequential", "lanes", "pairwise", "tiles")
 
 
@@ -70,8 +76,15 @@ def accumulation_u(lengths, order, lam):
 def sum_lengths(function, kwargs, arrays):
     """{length name: n} of the sums a kernel forms for this call: ``class`` (along the class or softmax dim),
     ``rows`` (the loss terms a 'sum' or 'mean' adds up), ``weights`` (the class-index 'mean' denominator's
-    terms), ``elements`` (kl_div's reduced elements); 0 where the call has no such sum."""
-    x, kind = arrays["input"], spec.get(function).kind
+    terms), ``elements`` (kl_div's reduced elements), ``hidden`` (a computed logit's dot product) and ``batch``
+    (the rows a linear layer's weight gradient adds up); 0 where the call has no such sum."""
+    record = spec.get(function)
+    if record.kind == "linear":
+        logits = {**arrays, "input": np.zeros(record.shape_for_others(arrays))}
+        lengths = sum_lengths("cross_entropy", kwargs, logits)
+        rows = logits["input"].size // max(lengths["class"], 1) if lengths["class"] else 0
+        return {**lengths, "hidden": int(arrays["input"].shape[-1]), "batch": int(rows)}
+    x, kind = arrays["input"], record.kind
     if kind == "softmax":
         dim = kwargs.get("dim")
         dim = implicit_dim(x.ndim) if dim is None else dim
@@ -161,8 +174,8 @@ def _budget_table(document, path):
                                 field_path=f"budgets.{function}")
         for check, per_dtype in checks.items():
             missing = set(DTYPES) - set(per_dtype if isinstance(per_dtype, dict) else {})
-            if check not in CHECKS or missing:
-                raise CaseFileError(path, f"needs a check in {CHECKS} with a budget for every dtype "
+            if check not in budgeted_checks() or missing:
+                raise CaseFileError(path, f"needs a check in {budgeted_checks()} with a budget for every dtype "
                                     f"(missing {sorted(missing)})", field_path=f"budgets.{function}.{check}")
             for dtype, value in per_dtype.items():
                 _positive(value, path, f"budgets.{function}.{check}.{dtype}")
@@ -182,8 +195,8 @@ def _overrides(document, path):
         if override["function"] not in spec.function_names():
             raise CaseFileError(path, f"must be one of {spec.function_names()}, got {override['function']!r}",
                                 field_path=f"{where}.function")
-        if "check" in override and override["check"] not in CHECKS:
-            raise CaseFileError(path, f"must be one of {CHECKS}, got {override['check']!r}",
+        if "check" in override and override["check"] not in budgeted_checks():
+            raise CaseFileError(path, f"must be one of {budgeted_checks()}, got {override['check']!r}",
                                 field_path=f"{where}.check")
         if not isinstance(override["reason"], str) or not override["reason"].strip():
             raise CaseFileError(path, "must be a non-empty string", field_path=f"{where}.reason")
@@ -243,7 +256,7 @@ def _accumulation(document, path):
     sums = section.get("sums", {})
     for function, checks in (sums.items() if isinstance(sums, dict) else [(None, None)]):
         valid = function in spec.function_names() and isinstance(checks, dict) and all(
-            check in CHECKS and isinstance(names, list) and all(name in SUM_LENGTHS for name in names)
+            check in budgeted_checks() and isinstance(names, list) and all(name in SUM_LENGTHS for name in names)
             for check, names in checks.items())
         if not valid:
             raise CaseFileError(path, f"must map a function and its checks to lists of sums ({', '.join(SUM_LENGTHS)})",
@@ -256,11 +269,11 @@ def _accumulation(document, path):
 def _check_complete(budgets, path):
     """Every budget a run looks up (each record's checks): a file without one would fail every case of that
     function as it runs."""
-    for function in spec.FUNCTIONS:
+    for function in spec.ALL_FUNCTIONS:
         for check in spec.get(function).checks:
             if check not in budgets.get(function, {}):
-                raise CaseFileError(path, f"has no budget for {function} {check}; a budget file gives value and "
-                                    "grad_input of every function, and grad_target of cross_entropy and kl_div",
+                raise CaseFileError(path, f"has no budget for {function} {check}; a budget file gives every check "
+                                    "of every function's record (value, grad_<tensor>, other outputs)",
                                     field_path=f"budgets.{function}")
 
 
@@ -358,29 +371,3 @@ def judged_by(tolerances, declared=None):
             "dtype_roundings": declared.get("dtype_roundings") or tolerances.relative.get("roundings"),
             "layers": ["semantics"] + (["torch conventions"] if declared.pop("conventions", None) == "torch" else []),
             "declared": declared}
-
-
-DECLARED_TEXT = {"summation_order": "summation order {}", "in_place_gradient": "gradient written into the logits",
-                 "loss_dtype": "losses of 16-bit logits in {}", "dtype_roundings": "{} roundings to the dtype"}
-
-
-def describe_judgement(judged):
-    """The summary lines that say what judged a run (judged_by), e.g. "budgets: sums judged as any order ..."."""
-    if not judged:
-        return []
-    order = judged["summation_order"]
-    how = f"the declared order {order}" if judged.get("order_declared") else \
-        f"any order (the {order} bound)" if order == "sequential" else f"the default order {order}"
-    relative = ", ".join(f"{dtype} {value:g} u" for dtype, value in judged.get("relative", {}).items())
-    roundings = judged.get("dtype_roundings")
-    lines = [f"budgets: sums judged as {how}, lambda {judged.get('lambda'):g}"
-             + (f"; relative to the value {relative} ({roundings} roundings to the dtype)" if relative else "")
-             + "; grade: the tightest order whose bound holds every measured error"]
-    layers = judged.get("layers", ["semantics"])
-    lines.append("checks: the documented semantics" + (" and torch's API conventions" if len(layers) > 1 else
-                 " (torch's API conventions do not apply: --conventions torch adds them)"))
-    choices = [DECLARED_TEXT[name].format(value) for name, value in judged.get("declared", {}).items()
-               if name in DECLARED_TEXT]
-    if choices:
-        lines.append("declared by the backend: " + "; ".join(choices))
-    return lines
