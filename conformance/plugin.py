@@ -60,6 +60,8 @@ def pytest_addoption(parser):
     group.addoption("--loss-cache-dir", metavar="PATH", default=None,
                     help="Keep certified oracle results here (default: $LOSS_CONFORMANCE_CACHE or "
                          "~/.cache/loss-conformance/oracle).")
+    group.addoption("--loss-verify-cache", metavar="FRACTION", default="0",
+                    help="Re-certify this share (0 to 1) of the results read from the cache, chosen at random.")
 
 
 def _choices(config, name, allowed, what):
@@ -87,6 +89,16 @@ def _timeout(text):
     return seconds
 
 
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise pytest.UsageError(f"--loss-verify-cache: {text!r} is not a number from 0 to 1")
+    return value
+
+
 def run_options(config):
     """The RunOptions the command line asks for; raises pytest.UsageError for a value it cannot use."""
     from .spec.names import ALL_FUNCTIONS as FUNCTIONS
@@ -109,7 +121,8 @@ def run_options(config):
         include_tags=tuple(config.getoption("loss_include_tag")),
         jobs=1 if config.getoption("loss_isolate") else 0, timeout=_timeout(config.getoption("loss_timeout")),
         cache_dir=here / cache_dir if cache_dir else default_cache_dir(), parity=config.getoption("loss_parity"),
-        conventions=config.getoption("loss_conventions"), determinism=config.getoption("loss_determinism"))
+        conventions=config.getoption("loss_conventions"), determinism=config.getoption("loss_determinism"),
+        verify_cache=_fraction(config.getoption("loss_verify_cache")))
 
 
 def pytest_configure(config):

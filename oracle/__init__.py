@@ -8,6 +8,7 @@ Ambiguities of the documentation are decided once, in docs/spec-notes.md.
 """
 from ._engine import (ENGINE_ENVIRONMENT_VARIABLE, ENGINES, EngineUnavailableError, engine_label, engine_name,
                       engine_usage, engine_version, is_available, using_engine)
+from ._canonical import GRID_BITS as CANONICAL_GRID_BITS
 from ._float64 import Float64Evaluation
 from ._mp import DEFAULT_PREC, Evaluation, Gradients, Outputs
 from .certify import certify, certify_float64
@@ -27,7 +28,7 @@ __all__ = [
     "softmax", "log_softmax", "nll_loss", "cross_entropy", "kl_div", "linear_cross_entropy",
     "softmax_vjp", "log_softmax_vjp", "nll_loss_vjp", "cross_entropy_vjp", "kl_div_vjp", "linear_cross_entropy_vjp",
     "certify", "certify_float64", "implicit_dim", "Evaluation", "Gradients", "Outputs", "Float64Evaluation",
-    "DEFAULT_PREC",
+    "DEFAULT_PREC", "CANONICAL_GRID_BITS",
     "ENGINES", "ENGINE_ENVIRONMENT_VARIABLE", "engine_name", "engine_label", "engine_version", "engine_usage",
     "is_available", "using_engine", "EngineUnavailableError",
     "OracleError", "TargetOutOfRangeError", "ShapeMismatchError", "WeightSizeError", "LabelSmoothingRangeError",

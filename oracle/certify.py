@@ -17,6 +17,7 @@ import numpy as np
 
 from ._dispatch import Outcome, fields, publish, rebuild
 from ._engine import Undecided, evaluating, record_fallback, resolve_engine
+from ._canonical import NotCanonical
 from ._float64 import split_balls, split_mpf
 from ._mp import resolve_prec
 from .errors import CertificationError
@@ -113,7 +114,10 @@ def _by_enclosure(function, engine, args, kwargs, prec, bits, max_prec, finish):
             bad = [(k, _too_wide(f, bits, negligible, factor)) for k, f in enumerate(fields(result)) if f is not None]
             bad = [(k, index) for k, index in bad if index is not None]
             if not bad:
-                return finish(result)
+                try:
+                    return finish(result)
+                except NotCanonical as undecided:  # a ball across a canonical rounding boundary: more bits
+                    bad = [(0, undecided.index)]
         if current >= max_prec:
             raise _unsettled(function, fields(result), *bad[0], bits, current // 2, current)
         current *= 2
@@ -149,9 +153,10 @@ def certify(function, *args, prec=None, bits=None, max_prec=None, engine=None, *
 def certify_float64(function, *args, prec=None, bits=None, max_prec=None, engine=None, **kwargs):
     """certify(), with every certified array as float64 numbers: Float64Evaluation(hi, lo, scale).
 
-    hi is the float64 nearest the certified value, lo the float64 nearest value - hi (0 where hi overflowed
-    to +/-inf), scale the float64 nearest the scale; hi + lo is within 2**-106 |value| of it (for normal hi).
-    On the arb engine no mpf is formed, which is what makes large rows cheap to cache.
+    hi + lo is the certified value rounded to its canonical grid (oracle/_canonical.py: a multiple of 2**-90 of
+    the scale's binade, ties to even; hi the float64 nearest it, lo the rest; lo = 0 where hi is +/-inf or NaN),
+    scale the float64 nearest the scale: the same bytes from either engine. On the arb engine no mpf is formed,
+    which is what makes large rows cheap to cache.
     """
     prec, bits, max_prec = _settings(prec, bits, max_prec)
     if getattr(function, "kernel", None) is None:

@@ -32,7 +32,7 @@ class Namespace:  # softmax that is 1 % off
         return torch.softmax(input, dim) * 1.01
 """
 PAIRS = len(SOFTMAX_PAIRS)  # every softmax case but huge (opt-in), in float64 and float32
-CACHE_LINE = re.compile(r"cache (\d+) hits / (\d+) misses\)\s*$")
+CACHE_LINE = re.compile(r"cache (\d+) hits / (\d+) misses[;)]")
 
 
 @pytest.fixture
@@ -194,7 +194,7 @@ def test_a_second_run_is_served_from_the_cache(capsys, softmax_file, tmp_path):
     status, second, _ = run_main(capsys, *run_args(softmax_file, cache, "--json", tmp_path / "2.json"))
     assert cache_counts(first) == (0, PAIRS)
     assert status == 0 and cache_counts(second) == (PAIRS, 0)
-    assert json.loads((tmp_path / "2.json").read_text())["timings"]["cache"] == {"hits": PAIRS, "misses": 0}
+    assert json.loads((tmp_path / "2.json").read_text())["timings"]["cache"]["hits"] == PAIRS
     entries = [p for p in cache.rglob("*") if p.is_file() and "inputs" not in p.relative_to(cache).parts]
     assert len(entries) == PAIRS and all(p.suffix == ENTRY_SUFFIX and not p.name.startswith(".") for p in entries)
 
@@ -229,7 +229,8 @@ def test_the_console_script_in_isolated_workers_reuses_the_cache(capsys, softmax
     float32 = len(SOFTMAX_CASES)  # the float32 pairs, all certified by the first run
     assert cache_counts(done.stdout) == (float32, 0)
     document = json.loads(report.read_text())
-    assert document["timings"]["cache"] == {"hits": float32, "misses": 0}
+    counts = document["timings"]["cache"]
+    assert (counts["hits"], counts["misses"], counts["damaged"], counts["forged"]) == (float32, 0, 0, 0)
     assert document["summary"]["checks"] == len(document["results"]) > 0
     leftovers = [p for p in cache.rglob("*") if p.is_file() and (".tmp" in p.name or p.suffix != ENTRY_SUFFIX)]
     assert not leftovers and not (tmp_path / "unused").exists()
@@ -258,4 +259,5 @@ def test_a_damaged_cache_entry_is_recomputed_and_replaced(capsys, softmax_file, 
     damaged.write_bytes(b"not a store entry")
     status, out, _ = run_main(capsys, *run_args(softmax_file, cache))
     assert status == 0 and cache_counts(out) == (PAIRS - 1, 1)
+    assert "cache: 1 entries damaged, re-certified" in out.strip().splitlines()[-1]
     assert cache_counts(run_main(capsys, *run_args(softmax_file, cache))[1]) == (PAIRS, 0)

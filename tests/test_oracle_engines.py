@@ -130,7 +130,10 @@ def test_a_logit_far_below_the_maximum_keeps_a_positive_tight_probability():
     """x - max is formed exactly, so exp sees a point: its enclosure is positive (as the exact value is)."""
     probabilities = oracle.certify(oracle.softmax, np.array([-2.0**523, 1e4, 2.0**-40]), 0, engine="arb")
     assert 0 < probabilities.value[0] < NEGLIGIBLE
-    assert oracle.certify_float64(oracle.softmax, np.array([1e300, -1e300]), 0, engine="arb").hi.tolist() == [1, 0]
+    far = oracle.certify(oracle.softmax, np.array([1e300, -1e300]), 0, engine="arb").value
+    assert far[0] == 1 and 0 < far[1] < NEGLIGIBLE
+    # the float64 pairs are canonical: multiples of 2**-90 of the scale's binade (here about 1e3 for p = 1)
+    assert oracle.certify_float64(oracle.softmax, np.array([1e3, -1e3]), 0, engine="arb").hi.tolist() == [1, 0]
 
 
 def test_the_one_integer_acceptance_is_sound(rng):
@@ -163,10 +166,12 @@ def test_certify_float64_splits_the_certified_values(engine, rng):
     pairs = oracle.certify_float64(oracle.cross_entropy_vjp, logits, target, np.float64(0.5), label_smoothing=0.2,
                                    engine=engine).input
     assert pairs.hi.shape == logits.shape and pairs.hi.dtype == np.float64
-    with mpmath.workprec(300):
+    with mpmath.workprec(300):  # hi + lo: the value rounded to its canonical grid (oracle/_canonical.py)
         for v, s, hi, lo, scale in zip(public.value.flat, public.scale.flat, pairs.hi.flat, pairs.lo.flat,
                                        pairs.scale.flat):
-            assert hi == float(v) and lo == float(v - hi) and scale == float(s)
+            grid = mpmath.ldexp(1, int(np.frexp(scale)[1]) - oracle.CANONICAL_GRID_BITS)
+            assert abs((mpmath.mpf(hi) + lo) - v) <= grid / 2 + mpmath.ldexp(abs(v), -110)
+            assert hi == float(mpmath.mpf(hi) + lo) and scale == float(s)
 
 
 def test_float64_pairs_overflow_like_the_cache_always_did():

@@ -29,6 +29,17 @@ def _seconds(text):
     return value
 
 
+def _fraction(text):
+    """An argparse type: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1")
+    return value
+
+
 def _count(text):
     """An argparse type: an integer of at least 0."""
     try:
@@ -130,6 +141,10 @@ def _parser():
                      help="Where certified oracle results are kept (default: $LOSS_CONFORMANCE_CACHE or "
                           "~/.cache/loss-conformance/oracle).")
     run.add_argument("--no-cache", action="store_true", help="Compute every oracle result afresh; store nothing.")
+    run.add_argument("--verify-cache", type=_fraction, default=0.0, metavar="FRACTION",
+                     help="Re-certify this share (0 to 1) of the results read from the cache, chosen at random, and "
+                          "use the fresh one where they differ (every read already checks each entry's digest; "
+                          "docs/robustness.md).")
     run.add_argument("--tolerances", type=Path, default=None, help="Budget file (default: cases/tolerances.yaml).")
     run.add_argument("--json", type=Path, metavar="PATH",
                      help="Write the results as JSON (docs/results.md). Results are streamed to PATH.partial as "
@@ -191,7 +206,8 @@ def _options(args):
         cache_dir=None if getattr(args, "no_cache", False) else getattr(args, "cache_dir", None) or default_cache_dir(),
         tolerances=getattr(args, "tolerances", None), strict=getattr(args, "strict", True),
         parity=getattr(args, "parity", None), shard=getattr(args, "shard", None),
-        conventions=getattr(args, "conventions", None), determinism=getattr(args, "determinism", None))
+        conventions=getattr(args, "conventions", None), determinism=getattr(args, "determinism", None),
+        verify_cache=getattr(args, "verify_cache", 0.0))
 
 
 def main(argv=None):

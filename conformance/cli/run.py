@@ -2,6 +2,7 @@
 import sys
 
 from ..backends import BackendLoadError
+from ..expected.store import describe_cache
 from ..corpus.casefile import CaseFileError
 from ..report.console import (print_budgets, print_deviations, print_diagnosis, print_failures, print_summary,
                               progress_bar)
@@ -108,7 +109,7 @@ def _print_outcome(records, diagnosis, summary, timings, kept, args):
     print(f"oracle {oracle.__version__}, engine {oracle.engine_label()}")
     resumed = f", {len(kept)} pairs kept from the earlier run" if kept else ""
     print(f"wall {timings['wall_s']:.1f} s (oracle {timings['oracle_s']:.1f} s, backend {timings['backend_s']:.1f} s, "
-          f"cache {timings['cache'].get('hits', 0)} hits / {timings['cache'].get('misses', 0)} misses{resumed})")
+          f"{describe_cache(timings['cache'])}{resumed})")
 
 
 def run_command(options, args):

@@ -1,8 +1,9 @@
 """What the oracle says a case should give, for one dtype: the calls it certifies and their results.
 
 The oracle computes on the exact values of the inputs rounded to the dtype under test, so only the backend's
-own arithmetic is measured. Each certified value is kept as a float64 pair (hi, lo) with hi + lo within 2**-106 of
-it, beside its scale: a float64 difference then measures errors far below float64's roundoff. Results are named
+own arithmetic is measured. Each certified value is kept as a float64 pair (hi, lo), the value rounded to its
+canonical grid (2**-90 of its scale's binade: the same bytes from either engine), beside its scale: a float64
+difference then measures errors far below float64's roundoff. Results are named
 as the function's record names them: its outputs (the primary one first) and the gradient of each differentiable
 argument. The engine is the oracle's default (LOSS_CONFORMANCE_ENGINE=mpmath|arb|auto selects it; auto takes arb
 where python-flint is installed) unless ``engine=`` is given; see docs/oracle-engines.md.
@@ -91,17 +92,26 @@ def compute_expected(function, arrays, kwargs, dtype, seed, grad, prec=None, gra
                                if arrays[name].dtype.kind == "f"})
 
 
-def cache_key(function, arrays, kwargs, dtype, seed, grad, prec, grad_output_kind="random", engine=None):
-    """The content address of a result: what is computed, on which exact inputs, by which engine and version."""
-    digest = hashlib.sha256()
-    header = {"oracle": oracle.__version__, "function": function, "kwargs": kwargs, "dtype": dtype,
-              "seed": seed if grad else None, "grad": grad, "prec": prec or oracle.DEFAULT_PREC,
-              "engine": oracle.engine_name(engine), "engine_version": oracle.engine_version(engine)}
-    if grad and grad_output_kind != "random":  # random keeps the keys that earlier versions wrote
-        header["grad_output"] = grad_output_kind
-    digest.update(json.dumps(header, sort_keys=True, default=repr).encode())
+def cache_key(function, arrays, kwargs, dtype, seed, grad, prec, grad_output_kind="random", engine=None,
+              neutral=False):
+    """The content address of a result: what is computed, on which exact inputs, by which engine and version.
+    ``neutral`` leaves the engine out: the key of the committed manifest (expected/manifest.py), whose results
+    are the same bytes from either engine."""
+    return cache_keys(function, arrays, kwargs, dtype, seed, grad, prec, grad_output_kind, engine)[bool(neutral)]
+
+
+def cache_keys(function, arrays, kwargs, dtype, seed, grad, prec, grad_output_kind="random", engine=None):
+    """(the store's key, the engine-neutral key of the manifest), the input bytes hashed once for both."""
+    inputs = hashlib.sha256()
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
-        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
+        inputs.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        inputs.update(array.tobytes())
+    header = {"oracle": oracle.__version__, "function": function, "kwargs": kwargs, "dtype": dtype,
+              "seed": seed if grad else None, "grad": grad, "prec": prec or oracle.DEFAULT_PREC,
+              "values": f"canonical-{oracle.CANONICAL_GRID_BITS}", "inputs": inputs.hexdigest()}  # _canonical.py
+    if grad and grad_output_kind != "random":
+        header["grad_output"] = grad_output_kind
+    engine_fields = {"engine": oracle.engine_name(engine), "engine_version": oracle.engine_version(engine)}
+    return tuple(hashlib.sha256(json.dumps(fields, sort_keys=True, default=repr).encode()).hexdigest()
+                 for fields in ({**header, **engine_fields}, header))

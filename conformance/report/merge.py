@@ -2,6 +2,7 @@
 results file an unsharded run writes: the same records in the same order, the summary recomputed, the timings
 added up (the wall time is the longest shard's). Shards of different runs (another backend, version, oracle,
 selection) are refused."""
+from ..expected.store import add_cache_stats
 from ..verdict.results import summarize_as
 from .results_file import ResultsFileError, load_results, results_document
 
@@ -49,14 +50,13 @@ def _check_same_run(loaded):
 
 
 def _timings(documents):
-    timings = {"oracle_s": 0.0, "backend_s": 0.0, "wall_s": 0.0, "cache": {"hits": 0, "misses": 0}, "cases": 0}
+    timings = {"oracle_s": 0.0, "backend_s": 0.0, "wall_s": 0.0, "cache": add_cache_stats({}, {}), "cases": 0}
     for document in documents:
         part = document.get("timings") or {}
         for key in ("oracle_s", "backend_s"):
             timings[key] += float(part.get(key, 0.0))
         timings["wall_s"] = max(timings["wall_s"], float(part.get("wall_s", 0.0)))
-        for key in ("hits", "misses"):
-            timings["cache"][key] += int((part.get("cache") or {}).get(key, 0))
+        add_cache_stats(timings["cache"], part.get("cache"))
         timings["cases"] += int(part.get("cases", 0))
     return timings
 

@@ -29,6 +29,7 @@ from ..spec.names import ORACLE_TIMEOUT_S, TIMEOUT_S
 from ..verdict.checks import check_case
 from ..verdict.compare import CheckResult
 from ..expected import OracleCache
+from ..expected.store import add_cache_stats
 from ..verdict.results import make_record
 from ..verdict.tolerances import Tolerances
 
@@ -67,7 +68,8 @@ def _serve(connection, spec, device, cache_dir, tolerances_path, context, thread
         os.environ.setdefault(variable, str(threads))
     try:
         backend = load_backend(spec, device)
-        cache, tolerances = OracleCache(cache_dir), Tolerances.load(tolerances_path)
+        cache = OracleCache(cache_dir, verify=context.get("verify_cache", 0.0))
+        tolerances = Tolerances.load(tolerances_path)
     except BaseException as error:  # noqa: BLE001 -- report why, then stop: the parent turns it into a usage error
         connection.send(("fatal", f"{type(error).__name__}: {error}"))
         return
@@ -82,8 +84,8 @@ def _serve(connection, spec, device, cache_dir, tolerances_path, context, thread
         for dtype, records, timings in check_case(case, dtypes, backend, cache, tolerances, context,
                                                   notify=lambda state: connection.send((state,))):
             connection.send(("records", case.full_id, dtype, records, timings))
-        connection.send(("done", case.full_id, {"hits": cache.hits, "misses": cache.misses}))
-        cache.hits = cache.misses = 0  # the parent adds up what each "done" reports
+        connection.send(("done", case.full_id, cache.stats()))
+        cache.reset_stats()  # the parent adds up what each "done" reports
 
 
 class _Worker:
@@ -125,7 +127,7 @@ class WorkerPool:
         self._mp = multiprocessing.get_context("spawn")  # never fork a process that may hold CUDA or threads
         self.jobs, self.timeout, self.context = max(1, jobs), timeout, context
         self.oracle_timeout = ORACLE_TIMEOUT_S if oracle_timeout is None else oracle_timeout
-        self.backend_description, self.cache_stats = None, {"hits": 0, "misses": 0}
+        self.backend_description, self.cache_stats = None, add_cache_stats({}, {})
         self.declared = {}  # the backend's declared design choices (backends.declared_choices)
         self._workers = None
 
@@ -256,8 +258,7 @@ class WorkerPool:
             yield case, dtype, records, timings
         elif kind == "done":
             worker.task, worker.busy_since = None, None
-            for key in ("hits", "misses"):
-                self.cache_stats[key] += message[2][key]
+            add_cache_stats(self.cache_stats, message[2])
 
     def _replace(self, worker, queue, workers, reason, died=False):
         failure = self._failure(worker, reason, died, queue)

@@ -12,6 +12,7 @@ from ..verdict.checks import check_case
 from ..verdict.deviations import DeviationSet, default_deviation_paths
 from .isolation import WorkerPool
 from ..expected import OracleCache
+from ..expected.store import add_cache_stats
 from ..verdict.tolerances import Tolerances
 
 TIMING_KEYS = ("oracle_s", "backend_s")
@@ -32,12 +33,13 @@ class Runner:
 
     def __init__(self, spec, device="cpu", *, jobs=1, timeout=TIMEOUT_S, cache_dir=None, tolerances_path=None,
                  deviations=None, strict=True, cases_arg=False, parity=None, oracle_timeout=None, conventions=None,
-                 determinism=None):
+                 determinism=None, verify_cache=0.0):
         self.spec, self.device, self.jobs, self.timeout = spec, device, jobs, timeout
         self.oracle_timeout = oracle_timeout
         self.cache_dir, self.tolerances_path = cache_dir, tolerances_path
         self.deviations, self.strict = deviations, strict  # None: the backend's own, cases/xfails/<name>.yaml
         self.context = {"spec": spec, "device": device, "cases_arg": bool(cases_arg), "conventions": conventions,
+                        "verify_cache": float(verify_cache or 0.0),
                         "determinism": (spec == "torch" and device == "cpu") if determinism is None else determinism}
         if parity:  # torch's deviations travel with the context: the checks apply them where torch agrees
             from ..verdict.parity import parity_deviations
@@ -55,14 +57,14 @@ class Runner:
                    cache_dir=options.cache_dir, tolerances_path=options.tolerances, deviations=deviations,
                    strict=options.strict, cases_arg=bool(options.case_paths), parity=options.parity,
                    oracle_timeout=options.oracle_timeout, conventions=options.conventions,
-                   determinism=options.determinism)
+                   determinism=options.determinism, verify_cache=options.verify_cache)
 
     def open(self, workers=None):
         """Load the backend here, or start the workers (``workers`` caps how many); raises BackendLoadError."""
         if self.jobs == 0:
             if self._backend is None:
                 self._tolerances = Tolerances.load(self.tolerances_path)
-                self._cache = OracleCache(self.cache_dir)
+                self._cache = OracleCache(self.cache_dir, verify=self.context["verify_cache"])
                 self._backend = _load_here(self.spec, self.device)
                 self.description = self._backend.describe()
                 self.declared = declared_choices(self._backend, self.context["conventions"])
@@ -121,7 +123,7 @@ class Runner:
     def cache_stats(self):
         if self._pool is not None:
             return dict(self._pool.cache_stats)
-        return {"hits": self._cache.hits, "misses": self._cache.misses} if self._cache else {"hits": 0, "misses": 0}
+        return self._cache.stats() if self._cache else add_cache_stats({}, {})
 
     def close(self):
         if self._pool is not None:

@@ -37,6 +37,7 @@ class RunOptions:
     shard: tuple | None = None  # (K, N): run the K-th of N parts of the selection (shard.py)
     conventions: str | None = None  # "torch": judge a namespace on torch's API conventions too (features.py)
     determinism: bool | None = None  # the deterministic and batch_invariant checks; None: for torch on the CPU
+    verify_cache: float = 0.0  # the share of cache hits re-certified and compared (expected/store.py)
 
 
 class Session:
