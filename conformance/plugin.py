@@ -90,13 +90,14 @@ def _timeout(text):
 
 
 def _fraction(text):
+    import argparse
+
+    from .spec.names import fraction_argument
+
     try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 <= value <= 1.0:
-        raise pytest.UsageError(f"--loss-verify-cache: {text!r} is not a number from 0 to 1")
-    return value
+        return fraction_argument(text)
+    except argparse.ArgumentTypeError as error:
+        raise pytest.UsageError(f"--loss-verify-cache: {error}") from None
 
 
 def run_options(config):

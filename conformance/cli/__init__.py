@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from ..spec.dtypes import DTYPES
-from ..spec.names import ALL_FUNCTIONS, CONVENTIONS, ORACLE_TIMEOUT_S, PARITY_TARGETS, TIMEOUT_S, list_argument
+from ..spec.names import (ALL_FUNCTIONS, CONVENTIONS, ORACLE_TIMEOUT_S, PARITY_TARGETS, TIMEOUT_S, fraction_argument,
+                          list_argument)
 from ..verdict.results import EXIT_INTERRUPTED, EXIT_USAGE
 
 
@@ -26,17 +27,6 @@ def _seconds(text):
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds greater than 0")
-    return value
-
-
-def _fraction(text):
-    """An argparse type: a number from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value <= 1.0:  # NaN fails too
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1")
     return value
 
 
@@ -141,7 +131,7 @@ def _parser():
                      help="Where certified oracle results are kept (default: $LOSS_CONFORMANCE_CACHE or "
                           "~/.cache/loss-conformance/oracle).")
     run.add_argument("--no-cache", action="store_true", help="Compute every oracle result afresh; store nothing.")
-    run.add_argument("--verify-cache", type=_fraction, default=0.0, metavar="FRACTION",
+    run.add_argument("--verify-cache", type=fraction_argument, default=0.0, metavar="FRACTION",
                      help="Re-certify this share (0 to 1) of the results read from the cache, chosen at random, and "
                           "use the fresh one where they differ (every read already checks each entry's digest; "
                           "docs/robustness.md).")

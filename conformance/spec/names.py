@@ -15,6 +15,17 @@ PARITY_TARGETS = ("torch",)  # --parity: the implementations whose declared devi
 CONVENTIONS = ("torch",)  # --conventions: the API conventions a backend may be judged on
 
 
+def fraction_argument(text):
+    """An argparse type: a number from 0 to 1 (NaN is not)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1")
+    return value
+
+
 def list_argument(allowed, what):
     """An argparse type: a comma-separated list of names from ``allowed``, as a tuple; else an error naming them."""
     def parse(text):
