@@ -255,6 +255,7 @@ class OracleCache:
             found = None
         elif found is not None and not sampled:
             self.pinned += pinned is not None
+            self.trusted += pinned is None
             return found[0]
         elif found is None:
             self.misses += 1
@@ -324,7 +325,7 @@ def _wanted_disagreement(old, new):
     return None
 
 
-CACHE_COUNTERS = ("hits", "misses", "damaged", "verified", "forged", "pinned", "confirmed", "unpinned")
+CACHE_COUNTERS = ("hits", "misses", "damaged", "verified", "forged", "pinned", "confirmed", "unpinned", "trusted")
 RECERTIFIED_KEPT = 100  # entries named in a results file; the counters count them all
 
 
@@ -349,9 +350,8 @@ def describe_cache(stats):
     if stats.get("pinned") or stats.get("confirmed"):
         text += (f"; {stats.get('pinned', 0)} hits matched cases/manifest.json, "
                  f"{stats.get('confirmed', 0)} certified here matched it")
-    trusted = stats.get("hits", 0) - stats.get("pinned", 0) - stats.get("verified", 0)
-    if trusted > 0:
-        text += f"; {trusted} hits trusted on their digest alone"
+    if stats.get("trusted"):
+        text += f"; {stats['trusted']} hits trusted on their digest alone"
     if stats.get("unpinned"):
         text += f"; WARNING: {stats['unpinned']} results differ from cases/manifest.json (stale manifest?)"
     return text
