@@ -41,6 +41,11 @@ def _opmath(tensor):
     return tensor.float() if tensor is not None and tensor.dtype in (torch.float16, torch.bfloat16) else tensor
 
 
+def softcapped(logits, softcap):
+    """c tanh(x / c), or the logits unchanged without a softcap (docs/extensions.md, E1)."""
+    return logits if softcap is None else softcap * torch.tanh(logits / softcap)
+
+
 def _reduce(values, reduction, denominator):
     if reduction == "none":
         return values
@@ -50,7 +55,7 @@ def _reduce(values, reduction, denominator):
 def _extended(logits, target, weight, ignore_index, reduction, label_smoothing, softcap, z_loss_scale,
               z_loss_weighting, return_outputs, legacy=None):
     """The loss (and outputs) of logits already in the type they are computed in; results in ``out_dtype``."""
-    x = logits if softcap is None else softcap * torch.tanh(logits / softcap)
+    x = softcapped(logits, softcap)
     loss = F.cross_entropy(x, target, weight=weight, ignore_index=ignore_index, reduction=reduction,
                            label_smoothing=label_smoothing, **(legacy or {}))
     if reduction not in ("none", "mean", "sum") or not (z_loss_scale or return_outputs):

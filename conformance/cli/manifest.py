@@ -12,17 +12,16 @@ import json
 import sys
 
 from ..corpus.resources import write_atomic
-from ..expected.manifest import MANIFEST_PATH, inputs_digest
+from ..expected.manifest import MANIFEST_PATH
 
 
 def build_inputs():
     """{inputs key: digest} of every case of the default corpus, large tier included, generated afresh."""
     from ..corpus.casefile import load_cases
-    from ..expected.store import PINNED_CHARS, inputs_key
+    from ..expected.store import PINNED_CHARS, inputs_key, pack_entry
     from ..inputs.generate import make_inputs
 
-    return dict(sorted((inputs_key(case)[:PINNED_CHARS], inputs_digest(make_inputs(case))[:PINNED_CHARS])
-                       for case in load_cases()))
+    return dict(sorted((inputs_key(case)[:PINNED_CHARS], pack_entry(make_inputs(case))[1]) for case in load_cases()))
 
 
 def build_results():

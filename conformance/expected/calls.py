@@ -92,16 +92,14 @@ def compute_expected(function, arrays, kwargs, dtype, seed, grad, prec=None, gra
                                if arrays[name].dtype.kind == "f"})
 
 
-def cache_key(function, arrays, kwargs, dtype, seed, grad, prec, grad_output_kind="random", engine=None,
-              neutral=False):
-    """The content address of a result: what is computed, on which exact inputs, by which engine and version.
-    ``neutral`` leaves the engine out: the key of the committed manifest (expected/manifest.py), whose results
-    are the same bytes from either engine."""
-    return cache_keys(function, arrays, kwargs, dtype, seed, grad, prec, grad_output_kind, engine)[bool(neutral)]
+def cache_key(function, arrays, kwargs, dtype, seed, grad, prec, grad_output_kind="random", engine=None):
+    """The content address of a result: what is computed, on which exact inputs, by which engine and version."""
+    return cache_keys(function, arrays, kwargs, dtype, seed, grad, prec, grad_output_kind, engine)[0]
 
 
 def cache_keys(function, arrays, kwargs, dtype, seed, grad, prec, grad_output_kind="random", engine=None):
-    """(the store's key, the engine-neutral key of the manifest), the input bytes hashed once for both."""
+    """(the store's key, the engine-neutral key of the committed manifest, expected/manifest.py: its results are
+    the same bytes from either engine), the input bytes hashed once for both."""
     inputs = hashlib.sha256()
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])

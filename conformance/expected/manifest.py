@@ -1,28 +1,17 @@
-"""The committed manifest of the default corpus (cases/manifest.json): the SHA-256 (first 128 bits) of every case's
-generated inputs and of every certified result a run of the corpus uses (torch's, and the extension cases of the
-torch reference), large tier included, so that a cached copy (expected/store.py) is used only when it is exactly
-what the generator and the oracle make. `python -m conformance.cli.manifest [--write]` checks or regenerates it.
+"""The committed manifest of the default corpus (cases/manifest.json): the content digest (expected/store.py: SHA-256
+of the arrays' names, dtypes, shapes and bytes, first 128 bits) of every case's generated inputs and of every
+certified result a run of the corpus uses (torch's, and the extension cases of the torch reference), large tier
+included, so that a cached copy is used only when it is exactly what the generator and the oracle make. `python -m conformance.cli.manifest [--write]` checks or regenerates it.
 
 Inputs are bit-identical on every machine (a seeded generator), and certified results are canonical (the same
 bytes from either engine: oracle/_canonical.py), so one manifest holds for all machines and engines.
 """
-import hashlib
 import json
 
 from ..corpus.casefile import CASES_DIR
 
 MANIFEST_PATH = CASES_DIR / "manifest.json"
 _LOADED = {}
-
-
-def inputs_digest(arrays):
-    """SHA-256 of a case's generated arrays: names, dtypes, shapes and bytes, in name order."""
-    digest = hashlib.sha256()
-    for name in sorted(arrays):
-        array = arrays[name]
-        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
-        digest.update(array.tobytes(order="C"))
-    return digest.hexdigest()
 
 
 def load_manifest(path=None):

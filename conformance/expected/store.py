@@ -23,7 +23,7 @@ from .. import spec
 from ..corpus.resources import write_atomic
 from ..inputs.generate import GENERATOR_VERSION, make_inputs
 from .calls import Expected, Wanted, cache_keys, compute_expected
-from .manifest import inputs_digest, load_manifest
+from .manifest import load_manifest
 
 
 def default_cache_dir():
@@ -211,7 +211,7 @@ class OracleCache:
             stored = None
         if stored is not None:
             pinned = self.pinned_inputs.get(key[:PINNED_CHARS])
-            if pinned is None or inputs_digest(stored[0])[:PINNED_CHARS] == pinned:
+            if pinned is None or stored[2] == pinned:  # the entry's content digest, computed by its read
                 return stored[0]
             self._damaged("inputs", key, "differ from the manifest's digest")
         arrays = make_inputs(case)
@@ -266,7 +266,7 @@ class OracleCache:
             if found[1] == content:
                 self.pinned += pinned is not None
                 return found[0]
-            self._replaced(key, f"re-certified and not equal: {disagreement(found[0], result) or 'other bytes'}")
+            self._replaced(key, f"re-certified and not equal: {_differing_part(found[0], result)}")
             self.put(key, result)
         if recording is not None:
             recording[neutral[:PINNED_CHARS]] = content
@@ -285,44 +285,17 @@ class OracleCache:
 recording = None  # {manifest key: content digest} of every result certified, while cli/manifest.py builds
 
 
-AGREEMENT_BITS = 100  # both engines certify 112 bits; the cross-check asks 100 of the float64 pairs too
-
-
-def disagreement(stored, fresh):
-    """None when a stored Expected is the freshly certified one (error, names, shapes, the upstream gradient
-    bit for bit; each value within 2**-100 of max(|value|, scale), each scale within 2**-40, NaN/inf alike);
-    else what differs."""
+def _differing_part(stored, fresh):
+    """Which part of a stored Expected is not the fresh certification's (results are canonical: the same bytes),
+    for the report: the error class, or the first differing array ("grad_input.hi", ...)."""
     if stored.error != fresh.error:
-        return f"error {stored.error!r} != {fresh.error!r}"
-    if (stored.grad_output is None) != (fresh.grad_output is None) or (
-            fresh.grad_output is not None and not np.array_equal(stored.grad_output, fresh.grad_output)):
-        return "the upstream gradient"
-    for label, old, new in (("output", stored.outputs, fresh.outputs), ("gradient", stored.gradients, fresh.gradients)):
-        if set(old or {}) != set(new or {}):
-            return f"{label} names {sorted(old or {})} != {sorted(new or {})}"
-        for name, wanted in (new or {}).items():
-            why = _wanted_disagreement(old[name], wanted)
-            if why:
-                return f"{label} {name}: {why}"
-    return None
-
-
-def _wanted_disagreement(old, new):
-    if any(a.shape != b.shape for a, b in zip(old, new)):
-        return "shape"
-    finite = np.isfinite(new.hi)
-    if not np.array_equal(np.isfinite(old.hi), finite) or not np.array_equal(old.hi[~finite], new.hi[~finite],
-                                                                             equal_nan=True):
-        return "NaN/inf pattern"
-    with np.errstate(all="ignore"):
-        error = np.abs((old.hi - new.hi) + (old.lo - new.lo))[finite]
-        bound = np.maximum(np.ldexp(np.maximum(np.abs(new.hi), new.scale)[finite], -AGREEMENT_BITS), 2.0 ** -1070)
-        scales = np.abs(old.scale - new.scale) > np.ldexp(np.abs(new.scale), -40)
-    if np.any(error > bound):
-        return "values"
-    if np.any(scales & np.isfinite(new.scale)) or not np.array_equal(np.isfinite(old.scale), np.isfinite(new.scale)):
-        return "scales"
-    return None
+        return f"error {stored.error!r}, certified {fresh.error!r}"
+    old, new = _to_fields(stored), _to_fields(fresh)
+    for name in sorted(set(old) | set(new)):
+        if name not in old or name not in new or old[name].shape != new[name].shape \
+                or np.asarray(old[name]).tobytes() != np.asarray(new[name]).tobytes():
+            return name
+    return "the entry's layout"
 
 
 CACHE_COUNTERS = ("hits", "misses", "damaged", "verified", "forged", "pinned", "confirmed", "unpinned", "trusted")

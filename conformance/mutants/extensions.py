@@ -42,8 +42,7 @@ def _z_loss_square_of_mean(input, target, weight=None, size_average=None, ignore
     if not z_loss_scale or reduction != "mean" or return_outputs:
         return reference.cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction,
                                        label_smoothing, softcap, z_loss_scale, z_loss_weighting, return_outputs)
-    x = reference._opmath(input)
-    x = x if softcap is None else softcap * torch.tanh(x / softcap)
+    x = reference.softcapped(reference._opmath(input), softcap)
     loss = F.cross_entropy(x, target, weight=reference._opmath(weight), ignore_index=ignore_index,
                            label_smoothing=label_smoothing)
     counted = (target != ignore_index) if target.shape != input.shape else torch.ones_like(target[..., 0], dtype=bool)
@@ -57,8 +56,7 @@ def _lse_without_shift(input, target, *args, return_outputs=(), **kwargs):
     result = reference.cross_entropy(input, target, *args, return_outputs=return_outputs, **kwargs)
     if "lse" not in return_outputs:
         return result
-    softcap, x = kwargs.get("softcap"), reference._opmath(input)
-    x = x if softcap is None else softcap * torch.tanh(x / softcap)
+    x = reference.softcapped(reference._opmath(input), kwargs.get("softcap"))
     result["lse"] = torch.log(torch.exp(x).sum(0 if x.dim() == 1 else 1)).to(input.dtype)
     return result
 
@@ -77,7 +75,7 @@ def _padding_counted(input, target, weight=None, size_average=None, ignore_index
         return reference.cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction,
                                        label_smoothing, softcap, z_loss_scale, z_loss_weighting, return_outputs)
     padded = F.pad(reference._opmath(input), (0, BLOCK - input.shape[1] % BLOCK), value=float("-inf"))
-    capped = softcap * torch.tanh(padded / softcap)
+    capped = reference.softcapped(padded, softcap)
     log_p = capped[:, :input.shape[1]] - torch.logsumexp(capped, 1, keepdim=True)
     return F.nll_loss(log_p, target, weight=reference._opmath(weight), ignore_index=ignore_index,
                       reduction=reduction).to(input.dtype)

@@ -30,7 +30,7 @@ def reference_shape(arrays):
 
 
 def _axes(kwargs, arrays):
-    logits = {**arrays, "input": np.zeros(reference_shape(arrays))}
+    logits = {**arrays, "input": np.broadcast_to(np.float64(0), reference_shape(arrays))}  # a view: no N x V array
     resolved = dict(kwargs, ignore_index=-100 if kwargs.get("ignore_index") is None else kwargs["ignore_index"])
     return dict(cross_entropy_axes(resolved, logits), bias="bias" if "linear_bias" in arrays else "none")
 

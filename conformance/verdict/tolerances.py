@@ -80,7 +80,8 @@ def sum_lengths(function, kwargs, arrays):
     (the rows a linear layer's weight gradient adds up); 0 where the call has no such sum."""
     record = spec.get(function)
     if record.kind == "linear":
-        logits = {**arrays, "input": np.zeros(record.shape_for_others(arrays))}
+        # the logits' shape, as a stride-0 view: no N x V array is made to read its sizes
+        logits = {**arrays, "input": np.broadcast_to(np.float64(0), record.shape_for_others(arrays))}
         lengths = sum_lengths("cross_entropy", kwargs, logits)
         rows = logits["input"].size // max(lengths["class"], 1) if lengths["class"] else 0
         return {**lengths, "hidden": int(arrays["input"].shape[-1]), "batch": int(rows)}
