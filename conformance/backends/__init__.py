@@ -230,9 +230,15 @@ def _import(spec):
     return obj
 
 
-def load_backend(spec="torch", device="cpu"):
+def load_backend(spec="torch", device="cpu", world=None):
     """The Backend a spec names; raises BackendLoadError with the accepted forms when it names nothing, or when
-    its capabilities name features that do not exist (a misspelt feature would silently declare nothing)."""
+    its capabilities name features that do not exist (a misspelt feature would silently declare nothing).
+    ``world`` ({"world_size", "sharding", "listen", "timeout"}): the spec names a vocab-parallel implementation,
+    checked on that many ranks (conformance/backends/distributed)."""
+    if world:
+        from .distributed.backend import VocabParallelBackend
+
+        return _checked(VocabParallelBackend(spec, device, **world), spec)
     return _checked(_resolve(spec, device), spec)
 
 

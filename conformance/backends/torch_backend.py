@@ -193,7 +193,7 @@ class TorchBackend:
         else:
             if call.grad_output is not None:
                 self._backward(call, tensors, result, outcome)
-        outcome.modified_inputs = [name for name, tensor in tensors.items() if not _same_bits(tensor, snapshot[name])]
+        outcome.modified_inputs = [name for name, tensor in tensors.items() if not same_bits(tensor, snapshot[name])]
         return outcome
 
     def _read(self, result):
@@ -241,7 +241,7 @@ def _named(result, outputs):
     return result, {}
 
 
-def _same_bits(tensor, before):
+def same_bits(tensor, before):
     """Whether a tensor still holds exactly the bits it was given (NaN payloads and -0.0 included)."""
     import torch
 

@@ -87,6 +87,16 @@ def _shard(text):
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _ranks(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"expected a number of ranks from 1 to 1024, got {text!r}")
+    return value
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="loss-conformance",
@@ -121,6 +131,18 @@ def _parser():
                           "this process, without timeout or isolation.")
     run.add_argument("--timeout", type=_seconds, default=TIMEOUT_S, metavar="SECONDS",
                      help=f"Time allowed for one backend call before its case fails (default {TIMEOUT_S:g}).")
+    run.add_argument("--world-size", type=_ranks, default=None, metavar="R",
+                     help="The backend is a vocab-parallel implementation (an entry point of "
+                          "loss_conformance.vocab_parallel: reference, reference-megatron, megatron-core; or "
+                          "module.path[:attr]): run it on R ranks of torch.distributed (gloo on the CPU, nccl on "
+                          "CUDA) with the vocabulary sharded, and check the gathered loss and gradient against the "
+                          "unsharded oracle (docs/vocab-parallel.md).")
+    run.add_argument("--sharding", choices=("uneven", "padded"), default=None,
+                     help="With --world-size: torch.tensor_split's shards, or equal shards of a vocabulary padded "
+                          "with -inf columns (default: the first the implementation takes).")
+    run.add_argument("--rank-listen", default=None, metavar="HOST:PORT",
+                     help="With --world-size: do not start the ranks; wait here for R ranks launched elsewhere "
+                          "(torchrun ... -m conformance.backends.distributed.rank, docs/vocab-parallel.md).")
     run.add_argument("--shard", type=_shard, default=None, metavar="K/N",
                      help="Run the K-th of N parts of the selection (balanced by cost, deterministic); "
                           "`loss-conformance merge` joins the parts' --json files into the whole run's.")
@@ -197,7 +219,8 @@ def _options(args):
         tolerances=getattr(args, "tolerances", None), strict=getattr(args, "strict", True),
         parity=getattr(args, "parity", None), shard=getattr(args, "shard", None),
         conventions=getattr(args, "conventions", None), determinism=getattr(args, "determinism", None),
-        verify_cache=getattr(args, "verify_cache", 0.0))
+        verify_cache=getattr(args, "verify_cache", 0.0), world_size=getattr(args, "world_size", None),
+        sharding=getattr(args, "sharding", None), rank_listen=getattr(args, "rank_listen", None))
 
 
 def main(argv=None):

@@ -67,7 +67,7 @@ def _serve(connection, spec, device, cache_dir, tolerances_path, context, thread
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, str(threads))
     try:
-        backend = load_backend(spec, device)
+        backend = load_backend(spec, device, context.get("world"))
         cache = OracleCache(cache_dir, verify=context.get("verify_cache", 0.0))
         tolerances = Tolerances.load(tolerances_path)
     except BaseException as error:  # noqa: BLE001 -- report why, then stop: the parent turns it into a usage error
@@ -79,6 +79,7 @@ def _serve(connection, spec, device, cache_dir, tolerances_path, context, thread
     while True:
         message = connection.recv()
         if message[0] == "stop":
+            getattr(backend, "close", lambda: None)()
             return
         _, case, dtypes = message
         for dtype, records, timings in check_case(case, dtypes, backend, cache, tolerances, context,

@@ -33,13 +33,13 @@ class Runner:
 
     def __init__(self, spec, device="cpu", *, jobs=1, timeout=TIMEOUT_S, cache_dir=None, tolerances_path=None,
                  deviations=None, strict=True, cases_arg=False, parity=None, oracle_timeout=None, conventions=None,
-                 determinism=None, verify_cache=0.0):
+                 determinism=None, verify_cache=0.0, world=None):
         self.spec, self.device, self.jobs, self.timeout = spec, device, jobs, timeout
         self.oracle_timeout = oracle_timeout
         self.cache_dir, self.tolerances_path = cache_dir, tolerances_path
         self.deviations, self.strict = deviations, strict  # None: the backend's own, cases/xfails/<name>.yaml
         self.context = {"spec": spec, "device": device, "cases_arg": bool(cases_arg), "conventions": conventions,
-                        "verify_cache": float(verify_cache or 0.0),
+                        "verify_cache": float(verify_cache or 0.0), "world": world,
                         "determinism": (spec == "torch" and device == "cpu") if determinism is None else determinism}
         if parity:  # torch's deviations travel with the context: the checks apply them where torch agrees
             from ..verdict.parity import parity_deviations
@@ -57,7 +57,7 @@ class Runner:
                    cache_dir=options.cache_dir, tolerances_path=options.tolerances, deviations=deviations,
                    strict=options.strict, cases_arg=bool(options.case_paths), parity=options.parity,
                    oracle_timeout=options.oracle_timeout, conventions=options.conventions,
-                   determinism=options.determinism, verify_cache=options.verify_cache)
+                   determinism=options.determinism, verify_cache=options.verify_cache, world=world_of(options))
 
     def open(self, workers=None):
         """Load the backend here, or start the workers (``workers`` caps how many); raises BackendLoadError."""
@@ -65,7 +65,7 @@ class Runner:
             if self._backend is None:
                 self._tolerances = Tolerances.load(self.tolerances_path)
                 self._cache = OracleCache(self.cache_dir, verify=self.context["verify_cache"])
-                self._backend = _load_here(self.spec, self.device)
+                self._backend = _load_here(self.spec, self.device, self.context["world"])
                 self.description = self._backend.describe()
                 self.declared = declared_choices(self._backend, self.context["conventions"])
         else:
@@ -128,6 +128,7 @@ class Runner:
     def close(self):
         if self._pool is not None:
             self._pool.close()
+        close_backend(self._backend)
 
     def __enter__(self):
         return self
@@ -136,10 +137,26 @@ class Runner:
         self.close()
 
 
-def _load_here(spec, device):
+def world_of(options):
+    """The vocab-parallel world of a run's options (docs/vocab-parallel.md), or None: its calls are given half
+    the run's --timeout, so that a hung rank is named before a worker's own deadline ends the call."""
+    if not options.world_size:
+        return None
+    return {"world_size": options.world_size, "sharding": options.sharding, "listen": options.rank_listen,
+            "timeout": options.timeout / 2}
+
+
+def close_backend(backend):
+    """Let a backend that holds processes (a vocab-parallel world) stop them."""
+    close = getattr(backend, "close", None)
+    if callable(close):
+        close()
+
+
+def _load_here(spec, device, world=None):
     """The backend, loaded in this process: any exception of its module is a load error, not a crash."""
     try:
-        return load_backend(spec, device)
+        return load_backend(spec, device, world)
     except BackendLoadError:
         raise
     except Exception as error:  # noqa: BLE001 -- the backend's own import or constructor failed

@@ -38,6 +38,9 @@ class RunOptions:
     conventions: str | None = None  # "torch": judge a namespace on torch's API conventions too (features.py)
     determinism: bool | None = None  # the deterministic and batch_invariant checks; None: for torch on the CPU
     verify_cache: float = 0.0  # the share of cache hits re-certified and compared (expected/store.py)
+    world_size: int | None = None  # R: the backend is a vocab-parallel implementation run on R ranks
+    sharding: str | None = None  # "uneven" or "padded" shards (distributed/contract.py); None: its first
+    rank_listen: str | None = None  # "host:port": await ranks launched elsewhere (torchrun) instead of starting them
 
 
 class Session:

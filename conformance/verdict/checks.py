@@ -22,6 +22,9 @@ from .stability import batch_invariance_check, deterministic_check
 from .tolerances import sum_lengths
 
 UNSUPPORTED_ERRORS = ("NotImplementedError", "Unsupported")
+# A backend's own breakdown (a vocab-parallel rank that hung, died or disagreed: distributed/world.py): never the
+# error a case expects.
+BREAKDOWNS = ("RankFailure",)
 
 
 def _describe_error(error):
@@ -36,6 +39,9 @@ def _error_case_checks(case, expected, outcome):
         return [CheckResult("raises", "error", f"case problem: expects {case.expect_error}, but the oracle {said}")]
     if outcome.unsupported:  # "not implemented" is not the validation the case asks for
         return [unsupported_call(*outcome.unsupported, check="raises")]
+    if outcome.error and outcome.error[0] in BREAKDOWNS:
+        return [CheckResult("raises", "failed", f"should raise {expected.error}, but the backend broke down: "
+                                                f"{_describe_error(outcome.error)}", n=1, bad=1)]
     if outcome.error:
         return [CheckResult("raises", "passed", f"raised {_describe_error(outcome.error)}", n=1)]
     shape = None if outcome.value is None else outcome.value.shape
