@@ -62,6 +62,11 @@ def pytest_addoption(parser):
                          "~/.cache/loss-conformance/oracle).")
     group.addoption("--loss-verify-cache", metavar="FRACTION", default="0",
                     help="Re-certify this share (0 to 1) of the results read from the cache, chosen at random.")
+    group.addoption("--loss-world-size", metavar="R", type=int, default=None,
+                    help="--loss-backend names a vocab-parallel implementation: run it on R ranks of "
+                         "torch.distributed, the vocabulary sharded (docs/vocab-parallel.md).")
+    group.addoption("--loss-sharding", metavar="NAME", default=None, choices=("uneven", "padded"),
+                    help="With --loss-world-size: uneven (torch.tensor_split's) or padded shards.")
 
 
 def _choices(config, name, allowed, what):
@@ -123,7 +128,8 @@ def run_options(config):
         jobs=1 if config.getoption("loss_isolate") else 0, timeout=_timeout(config.getoption("loss_timeout")),
         cache_dir=here / cache_dir if cache_dir else default_cache_dir(), parity=config.getoption("loss_parity"),
         conventions=config.getoption("loss_conventions"), determinism=config.getoption("loss_determinism"),
-        verify_cache=_fraction(config.getoption("loss_verify_cache")))
+        verify_cache=_fraction(config.getoption("loss_verify_cache")),
+        world_size=config.getoption("loss_world_size"), sharding=config.getoption("loss_sharding"))
 
 
 def pytest_configure(config):

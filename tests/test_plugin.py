@@ -214,3 +214,14 @@ def test_the_determinism_options_reach_the_run(pytester, flags, determinism):
 
     config = pytester.parseconfig("--loss-backend", "torch", *flags)
     assert run_options(config).determinism is determinism  # None: the run decides (on for torch on the CPU)
+
+
+def test_a_vocab_parallel_implementation_runs_on_a_world(pytester, loss_args):
+    result = pytester.runpytest_subprocess("--loss-backend", "conformance.mutants.vocab_parallel:LocalMaximum",
+                                           "--loss-world-size", "2", "--loss-function", "cross_entropy", *loss_args)
+    result.assert_outcomes(passed=2, failed=2)  # the error case passes; the shifted sums do not
+    result.stdout.fnmatch_lines(["*reproduce: loss-conformance run --backend conformance.mutants.vocab_parallel:"
+                                 "LocalMaximum --device cpu --world-size 2*"])
+    result = pytester.runpytest_subprocess("--loss-backend", "reference", "--loss-world-size", "2",
+                                           "--loss-function", "cross_entropy", *loss_args)
+    result.assert_outcomes(passed=4)

@@ -28,9 +28,12 @@ def is_failing(record):
     return record["status"] in FAILING
 
 
-def reproduction(case, dtype, spec, device, cases_arg=None):
-    """The one-line command that re-runs exactly this case in this dtype."""
+def reproduction(case, dtype, spec, device, cases_arg=None, world=None):
+    """The one-line command that re-runs exactly this case in this dtype (on the same vocab-parallel world)."""
     parts = ["loss-conformance", "run", "--backend", spec, "--device", device]
+    if world:
+        parts += ["--world-size", str(world["world_size"])] + (["--sharding", world["sharding"]]
+                                                                if world.get("sharding") else [])
     if cases_arg:
         parts += ["--cases", case.source]
     parts += ["--id", case.full_id, "--dtype", dtype]
@@ -79,7 +82,8 @@ def make_record(case, dtype, result, context, size=None):
         if value not in (None, {}, "") or name == "status":
             record[name] = _clean_value(value)
     if result.status == "failed":
-        record["reproduce"] = reproduction(case, dtype, context["spec"], context["device"], context.get("cases_arg"))
+        record["reproduce"] = reproduction(case, dtype, context["spec"], context["device"], context.get("cases_arg"),
+                                           context.get("world"))
     if case.tags:
         record["tags"] = list(case.tags)
     return record
