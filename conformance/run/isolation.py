@@ -133,7 +133,10 @@ class WorkerPool:
         self._workers = None
 
     def _start(self):
-        worker = _Worker(self._mp, self._arguments)
+        return self._ready(_Worker(self._mp, self._arguments))
+
+    def _ready(self, worker):
+        """The worker, once it has loaded the backend; WorkerStartError (the worker stopped) if it cannot."""
         if not worker.connection.poll(600):
             worker.stop(kill=True)
             raise WorkerStartError("a worker did not start within 600 s")
@@ -175,7 +178,15 @@ class WorkerPool:
     def open(self, workers=None):
         """Start the workers (``jobs`` of them, or fewer when there is less work); a no-op when already open."""
         if not self._workers:
-            self._workers = [self._start() for _ in range(max(1, min(self.jobs, workers or self.jobs)))]
+            # All started at once, then awaited: each spends a second or two importing its framework
+            launched = [_Worker(self._mp, self._arguments) for _ in range(max(1, min(self.jobs, workers or self.jobs)))]
+            try:
+                self._workers = [self._ready(worker) for worker in launched]
+            except WorkerStartError:
+                for worker in launched:
+                    if worker.process.is_alive():
+                        worker.stop(kill=True)
+                raise
 
     def submit(self, tasks):
         """Run tasks (iterable of (case, dtypes)) on the open workers; yields (case, dtype, records, timings)."""
