@@ -126,3 +126,20 @@ def test_every_adapter_is_an_entry_point():
     for name in ("jax", "onnxruntime", "paddle", "mlx"):
         assert points.get(name, "").startswith(f"conformance.backends.{name}_backend:"), points
     assert points.get("liger") == "conformance.backends.liger:backend", points
+
+
+@pytest.mark.parametrize("setting", ["dir", "off"])
+def test_the_jax_backend_keeps_compiled_operations_in_jax_own_cache(setting, tmp_path):
+    """XLA's compilations are most of a JAX run: the backend turns on jax's persistent cache (or leaves it off when
+    asked); run in a fresh interpreter, as jax's configuration is global."""
+    pytest.importorskip("jax", reason='the jax adapter needs pip install "loss-conformance[jax]"')
+    import os
+    import subprocess
+    import sys
+
+    where = str(tmp_path / "jax-cache") if setting == "dir" else "off"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    shown = subprocess.run([sys.executable, "-c", "import jax; from conformance.backends.jax_backend import "
+                            "JaxBackend; JaxBackend(); print(jax.config.jax_compilation_cache_dir)"],
+                           env=dict(environment, LOSS_CONFORMANCE_JAX_CACHE=where), capture_output=True, text=True)
+    assert shown.stdout.strip() == (where if setting == "dir" else "None"), shown.stderr[-500:]
