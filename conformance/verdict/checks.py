@@ -22,9 +22,9 @@ from .stability import batch_invariance_check, deterministic_check
 from .tolerances import sum_lengths
 
 UNSUPPORTED_ERRORS = ("NotImplementedError", "Unsupported")
-# A backend's own breakdown (a vocab-parallel rank that hung, died or disagreed: distributed/world.py): never the
-# error a case expects.
-BREAKDOWNS = ("RankFailure",)
+# A backend's own breakdown (a vocab-parallel rank that hung, died or disagreed, or a world that could not be
+# started again: distributed/world.py): never the error a case expects.
+BREAKDOWNS = ("RankFailure", "WorldError")
 
 
 def _describe_error(error):
