@@ -153,6 +153,13 @@ def declared_choices(backend, conventions=None):
     return dict(declared, conventions=conventions) if conventions else declared
 
 
+def close_backend(backend):
+    """Let a backend that holds processes (a vocab-parallel world) stop them; a no-op for the others."""
+    close = getattr(backend, "close", None)
+    if callable(close):
+        close()
+
+
 def support_problem(backend, call):
     """Why the backend cannot run this call (a sentence), or None; asks ``supports`` in either form."""
     supports = getattr(backend, "supports", None)

@@ -147,8 +147,8 @@ class _VocabParallelCrossEntropy(torch.autograd.Function):
             hooks, x, target, weight, shard, group, ignore_index, epsilon)
         rows = _times(target_weight, lse - picked)
         if epsilon:
-            rows = _times(torch.tensor(1 - epsilon, dtype=x.dtype), rows) + \
-                epsilon / hooks.smoothing_classes(shard) * smooth
+            one_hot_part = (1 - epsilon) * rows if epsilon < 1 else torch.zeros_like(rows)  # 0 * inf dropped
+            rows = one_hot_part + epsilon / hooks.smoothing_classes(shard) * smooth
         rows = hooks.mask(rows, valid)
         denominator = target_weight.sum() if reduction == "mean" else None
         loss = rows if reduction == "none" else rows.sum() if reduction == "sum" else _mean(rows, denominator)
@@ -188,4 +188,4 @@ class ReferenceMegatron(Reference):
         return label_smoothing * vocab_size / (vocab_size - 1) if vocab_size > 1 else label_smoothing
 
 
-vocab_parallel = Reference  # the module's default implementation (world.load_implementation)
+vocab_parallel = Reference  # the module's default implementation (distributed/contract.load_implementation)

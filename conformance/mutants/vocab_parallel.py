@@ -4,6 +4,9 @@ mean of the log-probabilities, both in megatron-core 0.16.1's tensor_parallel/cr
 ``--backend conformance.mutants.vocab_parallel:<name> --world-size 2`` (``padded_sentinel``: ``--sharding padded``).
 They are not in the torch mutants' catalog (they are not torch namespaces); tests/test_vocab_parallel.py scores them.
 """
+import os
+import time
+
 import torch
 
 from ..backends.vocab_parallel import Reference
@@ -71,8 +74,6 @@ class HungRank(Reference):
 
     def cross_entropy(self, logits, target, *, shard, group, reduction="mean", **kwargs):
         if reduction == "sum" and shard.rank == 1:
-            import time
-
             time.sleep(3600)
         return super().cross_entropy(logits, target, shard=shard, group=group, reduction=reduction, **kwargs)
 
@@ -82,7 +83,5 @@ class DeadRank(Reference):
 
     def cross_entropy(self, logits, target, *, shard, group, reduction="mean", **kwargs):
         if reduction == "sum" and shard.rank == 1:
-            import os
-
             os._exit(7)
         return super().cross_entropy(logits, target, shard=shard, group=group, reduction=reduction, **kwargs)

@@ -24,7 +24,7 @@ from collections import deque
 from contextlib import contextmanager
 from multiprocessing.connection import wait
 
-from ..backends import BackendLoadError, declared_choices, load_backend
+from ..backends import BackendLoadError, close_backend, declared_choices, load_backend
 from ..spec.names import ORACLE_TIMEOUT_S, TIMEOUT_S
 from ..verdict.checks import check_case
 from ..verdict.compare import CheckResult
@@ -79,7 +79,7 @@ def _serve(connection, spec, device, cache_dir, tolerances_path, context, thread
     while True:
         message = connection.recv()
         if message[0] == "stop":
-            getattr(backend, "close", lambda: None)()
+            close_backend(backend)
             return
         _, case, dtypes = message
         for dtype, records, timings in check_case(case, dtypes, backend, cache, tolerances, context,

@@ -6,7 +6,7 @@ deviations and adds up the timings, each in this one place.
 """
 from typing import NamedTuple
 
-from ..backends import BackendLoadError, declared_choices, load_backend
+from ..backends import BackendLoadError, close_backend, declared_choices, load_backend
 from ..spec.names import TIMEOUT_S
 from ..verdict.checks import check_case
 from ..verdict.deviations import DeviationSet, default_deviation_paths
@@ -144,13 +144,6 @@ def world_of(options):
         return None
     return {"world_size": options.world_size, "sharding": options.sharding, "listen": options.rank_listen,
             "timeout": options.timeout / 2}
-
-
-def close_backend(backend):
-    """Let a backend that holds processes (a vocab-parallel world) stop them."""
-    close = getattr(backend, "close", None)
-    if callable(close):
-        close()
 
 
 def _load_here(spec, device, world=None):

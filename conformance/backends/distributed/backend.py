@@ -10,8 +10,8 @@ from dataclasses import replace
 import numpy as np
 
 from .. import BackendLoadError, Capabilities, Outcome, Unsupported
-from .contract import (SHARDINGS, SMOOTHING_CONVENTIONS, ShardingError, class_axis_back, class_last,
-                       keyword_arguments, load_implementation, plan, shard_request)
+from .contract import (SHARDINGS, SMOOTHING_CONVENTIONS, ShardingError, check_weight, class_axis_back,
+                       class_last, keyword_arguments, load_implementation, plan, shard_request)
 from .world import RankFailure, World, WorldError
 
 # Features no vocab-parallel call can express: the contract's targets are class indices of a class-last input.
@@ -19,7 +19,7 @@ OUTSIDE_THE_CONTRACT = frozenset({"probability_targets", "shape:0-dim"})
 
 
 class VocabParallelBackend:
-    """``spec`` names the implementation (world.load_implementation); ``timeout`` bounds one call on all ranks."""
+    """``spec`` names the implementation (contract.load_implementation); ``timeout`` bounds one call on all ranks."""
 
     def __init__(self, spec, device="cpu", world_size=2, sharding=None, timeout=30.0, listen=None):
         try:
@@ -58,22 +58,24 @@ class VocabParallelBackend:
 
     def supports(self, call):
         try:
-            self._requests(call)
+            self._plan(call)
         except ShardingError as error:
             return f"not expressible on {self.world_size} ranks ({self.sharding} shards): {error}"
         return None
 
-    def _requests(self, call):
+    def _plan(self, call):
+        """(the shards, the keyword arguments as the implementation takes them); ShardingError if inexpressible."""
         vocab_size = class_last(call.arrays["input"]).shape[-1]
-        shards = plan(vocab_size, self.world_size, self.sharding)
-        kwargs = keyword_arguments(call.kwargs, vocab_size, self.convention)
-        return shards, [shard_request(call.arrays, shard, call.dtype, kwargs, call.grad_output) for shard in shards]
+        check_weight(call.arrays, vocab_size)
+        return plan(vocab_size, self.world_size, self.sharding), keyword_arguments(call.kwargs, vocab_size,
+                                                                                    self.convention)
 
     def run(self, call):
         try:
-            shards, requests = self._requests(call)
+            shards, kwargs = self._plan(call)
         except ShardingError as error:
             raise Unsupported(str(error)) from None
+        requests = [shard_request(call.arrays, shard, call.dtype, kwargs, call.grad_output) for shard in shards]
         replies = self.world.exchange(requests, self.timeout)
         return assemble(replies, call.arrays["input"].ndim, call.grad_output is not None)
 

@@ -3,9 +3,7 @@ each rank is handed, the label-smoothing conventions an implementation may decla
 
 No framework import: the coordinator plans the shards, each rank builds its tensors from what it is sent.
 """
-import importlib
-import os
-import sys
+import numbers
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
@@ -84,22 +82,23 @@ def keyword_arguments(kwargs, vocab_size, convention):
         raise ShardingError(f"keyword arguments beyond the vocab-parallel contract: {', '.join(beyond)}")
     arguments = {name: kwargs.get(name, default) for name, default in KEYWORDS.items()}
     smoothing = arguments["label_smoothing"]
-    if convention == "megatron" and _real(smoothing) and vocab_size > 1:
+    if convention == "megatron" and isinstance(smoothing, numbers.Real) and not isinstance(smoothing, bool) \
+            and vocab_size > 1:
         arguments["label_smoothing"] = float(smoothing) * (vocab_size - 1) / vocab_size
     return arguments
 
 
-def _real(value):
-    return isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+def check_weight(call_arrays, vocab_size):
+    """ShardingError for class weights that are not one per class (they cannot be sharded like the logits)."""
+    weight = call_arrays.get("weight")
+    if weight is not None and weight.shape != (vocab_size,):
+        raise ShardingError(f"a weight of shape {weight.shape} is not one of V = {vocab_size} classes")
 
 
 def shard_request(call_arrays, shard, dtype, kwargs, grad_output):
     """What one rank is sent: its columns of the class-last logits and of the weight (padding added by the rank),
     the whole target, the keywords and the upstream gradient."""
-    logits = class_last(call_arrays["input"])
-    weight = call_arrays.get("weight")
-    if weight is not None and weight.shape != (shard.vocab_size,):
-        raise ShardingError(f"a weight of shape {weight.shape} is not one of V = {shard.vocab_size} classes")
+    logits, weight = class_last(call_arrays["input"]), call_arrays.get("weight")
     return {"dtype": dtype, "shard": shard, "logits": np.ascontiguousarray(logits[..., shard.start:shard.stop]),
             "target": call_arrays["target"], "kwargs": kwargs, "grad_output": grad_output,
             "weight": None if weight is None else weight[shard.start:shard.stop].copy()}
@@ -107,17 +106,15 @@ def shard_request(call_arrays, shard, dtype, kwargs, grad_output):
 
 def load_implementation(spec):
     """The vocab-parallel implementation a spec names: an entry point of ``loss_conformance.vocab_parallel``, or
-    ``module.path[:attr]`` naming an object with ``cross_entropy`` (a class or factory is called first)."""
+    ``module.path[:attr]`` (imported as --backend imports it) naming an object with ``cross_entropy`` (a class or
+    factory is called first)."""
+    from .. import _import
+
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         if entry_point.name == spec:
             return _instance(entry_point.load(), spec)
-    module_name, _, attribute = spec.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    obj = importlib.import_module(module_name)
-    for part in filter(None, attribute.split(".")):
-        obj = getattr(obj, part)
-    if not attribute and callable(getattr(obj, "vocab_parallel", None)):
+    obj = _import(spec)
+    if ":" not in spec and callable(getattr(obj, "vocab_parallel", None)):
         obj = obj.vocab_parallel  # a module's default implementation
     return _instance(obj, spec)
 

@@ -145,10 +145,13 @@ def _connect(address, authkey, patience=CONNECT_PATIENCE_S):
 
 
 def main():
+    _watch()  # first: a coordinator may die while this rank is still starting
     host, _, port = os.environ[COORDINATOR_VARIABLE].rpartition(":")
-    connection = _connect((host, int(port)), bytes.fromhex(os.environ[AUTHKEY_VARIABLE]))
+    # A coordinator that started this rank listened before it did: a refusal means it is gone; a launcher's ranks
+    # may come up before their coordinator and wait for it
+    patience = 0.0 if os.environ.get(SPAWNED_VARIABLE) else CONNECT_PATIENCE_S
+    connection = _connect((host, int(port)), bytes.fromhex(os.environ[AUTHKEY_VARIABLE]), patience)
     connection.send(("hello", int(os.environ["RANK"]), os.getpid()))
-    _watch()
     try:
         serve(connection)
     except (EOFError, OSError, KeyboardInterrupt):  # the coordinator is gone
