@@ -158,7 +158,7 @@ class TorchBackend:
             tensor = torch.as_strided(tensor, array.shape, strides, offset)
         return tensor.requires_grad_(True) if requires_grad else tensor
 
-    def _callable(self, function, form, kwargs, keyword):
+    def callable_for(self, function, form, kwargs, keyword):
         """f(*positional tensors) of the call: the function with its keyword tensors and arguments, or the
         module class of the record constructed with them (torch.nn's modules take the keyword tensors too)."""
         if form == "module":
@@ -180,8 +180,8 @@ class TorchBackend:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # legacy size_average/reduce, implicit dim, batchmean advice
-                result, others = _named(self._callable(call.function, call.form, call.kwargs, keyword)(*positional),
-                                        _asked_outputs(call))
+                function = self.callable_for(call.function, call.form, call.kwargs, keyword)
+                result, others = _named(function(*positional), _asked_outputs(call))
             outcome.value, outcome.dtype = self._read(result)
             for name, tensor in others.items():
                 outcome.outputs[name], outcome.output_dtypes[name] = self._read(tensor)

@@ -183,7 +183,7 @@ def _parser():
                          help="Do not run torch itself (the check that the corpus raises no false alarm).")
     mutants.add_argument("--cache-dir", type=Path, default=None, help="Where certified oracle results are kept.")
     mutants.add_argument("--json", type=Path, metavar="PATH", help="Write the mutation results as JSON.")
-    from . import fuzz, outputs
+    from . import fuzz, huge, outputs
 
     outputs.add_report_arguments(commands.add_parser(
         "report", help="Make an HTML report with plots from a results file (run --json)."))
@@ -194,6 +194,9 @@ def _parser():
                      "exit status 1 on a regression."))
     fuzz.add_arguments(commands.add_parser(
         "fuzz", help="Check a backend on hypothesis-generated inputs; write each failure, shrunk, as a YAML case."))
+    huge.add_arguments(commands.add_parser(
+        "huge", help="The opt-in tier past 2**31 elements: cross_entropy and log_softmax in float16 and bfloat16 on "
+                     "tensors of 2**31 + 2**20 elements built from a few distinct rows (docs/huge-tier.md)."))
     cases = commands.add_parser("cases", help="List and validate the cases.")
     _add_selection(cases)
     cases.add_argument("--count", action="store_true", help="Print only the number of (case, dtype) pairs.")
@@ -242,7 +245,7 @@ def _main(argv=None):
         from .demo import run_demo
 
         return run_demo(seed=args.seed, prec=args.prec)
-    if args.command in ("report", "diff", "fuzz", "merge"):
+    if args.command in ("report", "diff", "fuzz", "merge", "huge"):
         return args.handler(args)
     from .run import list_cases, mutants_command, run_command
 

@@ -39,7 +39,7 @@ def _literal(values, integer):
     return np.asarray(parse(np.array(values, dtype=object)), dtype=np.float64)
 
 
-def _normal(rng, shape):
+def normal(rng, shape):
     """Irwin-Hall: the sum of 12 uniforms minus 6, mean 0, variance 1, support [-6, 6]; adds in a fixed order."""
     uniforms = rng.random((12,) + tuple(shape))
     total = uniforms[0].copy()
@@ -51,7 +51,7 @@ def _normal(rng, shape):
 def _distribution(spec, rng, shape):
     dist = spec.get("dist", "normal")
     if dist == "normal":
-        return spec.get("loc", 0.0) + spec.get("scale", 1.0) * _normal(rng, shape)
+        return spec.get("loc", 0.0) + spec.get("scale", 1.0) * normal(rng, shape)
     if dist == "uniform":
         low, high = spec.get("low", 0.0), spec.get("high", 1.0)
         return low + (high - low) * rng.random(shape)
@@ -227,8 +227,8 @@ def make_grad_output(seed, shape, dtype, kind="random"):
         return np.full(shape, 1.0 if kind == "one" else 0.0)
     rng = np.random.default_rng([seed, GRAD_OUTPUT_STREAM])
     if kind == "rows" and len(shape):
-        return np.repeat(round_to(_normal(rng, tuple(shape[:-1]) + (1,)), dtype), shape[-1], axis=-1)
-    values = round_to(_normal(rng, shape), dtype)
+        return np.repeat(round_to(normal(rng, tuple(shape[:-1]) + (1,)), dtype), shape[-1], axis=-1)
+    values = round_to(normal(rng, shape), dtype)
     if kind == "negative":
         return -np.abs(values)
     if kind == "one-first" and values.size:

@@ -8,6 +8,8 @@ Not in the catalog: "negative label_smoothing not rejected". torch 2.13 itself a
 declared deviation, docs/spec-notes.md "label_smoothing range"), and mutants inherit torch's declared
 deviations, so such a mutant could not be told from torch. The case cross_entropy/error-label_smoothing=-0.1
 fails every backend that has the bug, torch included (reported there as its declared deviation).
+Nor are the families that other runs kill: vocab_parallel (on ranks, tests/test_vocab_parallel.py) and offsets
+(32-bit offsets, past 2**31 elements: the huge tier, tests/test_huge.py).
 """
 import importlib
 from typing import NamedTuple
