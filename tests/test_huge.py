@@ -106,6 +106,16 @@ def test_torch_passes_the_tier(case, dtype):
     assert _unexpected(case, dtype, run_case(_backend(), case, dtype, SMALL)) == []
 
 
+@pytest.mark.parametrize("design", ["fused", "pairwise", "tiles_1024", "float32_loss", "stored_gradient", "in_place"])
+def test_correct_designs_pass_the_tier_with_no_declared_deviation(design):
+    """Kernels of other designs (conformance/mutants/designs.py: blocked and fused, other summation orders, float32
+    losses, the gradient stored in the dtype or in the logits) pass every check, none declared."""
+    backend = load_backend(f"conformance.mutants.designs:{design}")
+    failed = [(case.full_id, dtype, check.check) for case in tier.CASES for dtype in tier.DTYPES
+              for check in run_case(backend, case, dtype, SMALL).checks if check.status == "failed"]
+    assert failed == []
+
+
 @pytest.mark.parametrize("name", ["read_wrapped", "write_wrapped"])
 def test_the_offset_mutants_are_killed(name):
     """Each mutant fails checks torch's deviations do not cover in every dtype: reading at wrapped offsets shows
