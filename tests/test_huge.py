@@ -159,8 +159,9 @@ def test_a_backend_that_raises_fails_its_own_case():
 def test_the_command_writes_its_results_and_refuses_a_backend_it_cannot_feed(tmp_path, capsys):
     path = tmp_path / "huge.json"
     status = main(["huge", "--boundary-bits", "19", "--classes", "1024", "--id", "cross_entropy/huge-tokens-none",
-                   "--json", str(path)])
+                   "--json", str(path), "--junit", str(tmp_path / "huge.xml")])
     document = json.loads(path.read_text())
+    assert '<testsuite name="cross_entropy" tests="2"' in (tmp_path / "huge.xml").read_text()
     assert status == 0 and document["tier"] == "huge" and document["geometry"]["elements"] == SMALL.elements
     assert {record["dtype"] for record in document["results"]} == set(tier.DTYPES)
     assert all(record["status"] in ("passed", "xfailed") for record in document["results"])

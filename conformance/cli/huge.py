@@ -39,6 +39,7 @@ def add_arguments(parser):
     parser.add_argument("--xfails", nargs="*", type=Path, default=None, metavar="FILE",
                         help="Expected-deviation files (default: the backend's cases/xfails/<backend>.yaml).")
     parser.add_argument("--json", type=Path, metavar="PATH", help="Write the results as JSON.")
+    parser.add_argument("--junit", type=Path, metavar="PATH", help="Write the results as JUnit XML.")
     parser.add_argument("--quiet", action="store_true", help="No failure details.")
     parser.set_defaults(handler=command)
 
@@ -107,18 +108,22 @@ def command(args):
     summary = summarize(records)
     print(f"{summary['checks']} checks: " + ", ".join(f"{n} {s}" for s, n in summary["totals"].items() if n) +
           f" in {time.perf_counter() - started:.0f} s")
-    if args.json:
+    if args.json or args.junit:
         _write(args, backend, geometry, summary, records, timings)
     return exit_status(records) if records else EXIT_OK
 
 
 def _write(args, backend, geometry, summary, records, timings):
     from ..corpus.resources import write_atomic
+    from ..report.junit import junit_xml
 
     options = SimpleNamespace(backend=args.backend, device=args.device)
     document = {"tier": "huge", "geometry": {"rows": geometry.rows, "classes": geometry.classes,
                                              "elements": geometry.elements, "boundary": geometry.boundary},
                 "environment": environment(backend.describe(), options), "summary": summary, "timings": timings,
                 "results": records}
-    write_atomic(args.json, json.dumps(document, indent=1, default=str) + "\n")
-
+    if args.json:
+        write_atomic(args.json, json.dumps(document, indent=1, default=str) + "\n")
+    if args.junit:
+        seconds = {tuple(key[:-1].split(" [")): sum(timing["seconds"].values()) for key, timing in timings.items()}
+        write_atomic(args.junit, junit_xml(document, seconds))
