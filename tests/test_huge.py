@@ -2,6 +2,7 @@
 on a geometry small enough for CI (a boundary of 2**19 elements instead of 2**31; the real tier runs nightly,
 .ci/nightly). The offset mutants wrap at the boundary's width, as int32 offsets wrap at 2**31."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,6 +155,13 @@ def test_a_backend_that_raises_fails_its_own_case():
     assert [(c.check, c.status) for c in failed.checks] == [("value", "failed")]
     assert "index out of bounds" in failed.checks[0].message
     assert _unexpected(tier.CASES[0], "float16", run_case(backend, tier.CASES[0], "float16", SMALL)) == []
+
+
+@pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="the memory guard reads Linux's /proc/meminfo")
+def test_a_case_the_machine_cannot_hold_is_skipped_with_the_numbers():
+    result = run_case(_backend(), tier.CASES[0], "float16", tier.Geometry(boundary_bits=40))
+    assert [(c.check, c.status) for c in result.checks] == [("value", "skipped")]
+    assert "needs about 10241.0 GiB" in result.checks[0].message and "available" in result.checks[0].message
 
 
 def test_the_command_writes_its_results_and_refuses_a_backend_it_cannot_feed(tmp_path, capsys):

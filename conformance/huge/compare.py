@@ -55,12 +55,13 @@ class Tally:
             if worst.worst:
                 local = worst.worst["index"]
                 merged.worst = {**worst.worst, "index": [int(rows[local[0]])] + local[1:]}
-        failed = [(r, rows) for r, w, rows in parts if r.status == "failed" and w]
+        failed = [(r, w, rows) for r, w, rows in parts if r.status == "failed" and w]
         if failed:
-            result, rows = failed[0]
+            result, weight, rows = failed[0]
             shown = ", ".join(str(int(r)) for r in rows[:8]) + (", ..." if len(rows) > 8 else "")
+            alike = f", standing for {weight} rows of its kind with the same bits" if weight > 1 else ""
             merged.status = "failed"
-            merged.message = (f"{merged.bad} bad elements of {merged.n}. First failing rows checked: {shown} "
+            merged.message = (f"{merged.bad} bad elements of {merged.n}. First failing rows checked: {shown}{alike} "
                               f"(positions below are (i, class), i counting those rows):\n{result.message}")
         return merged
 
