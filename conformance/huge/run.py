@@ -1,4 +1,5 @@
 """One huge case in one dtype against a torch-API backend: build, certify the kinds, call, compare, free."""
+import gc
 import resource
 import sys
 import time
@@ -13,9 +14,6 @@ from . import cases as tier
 from .compare import compare_losses, compare_rows
 from .expected import budgets, certify
 from .tensors import build
-
-
-PEAK_TENSORS = 5  # tensors of the logits' size alive at once at the peak (torch on the CPU: docs/huge-tier.md)
 
 
 class NotTorchAPI(Exception):
@@ -76,12 +74,12 @@ def _memory_problem(case, geometry, dtype, device):
             available = next(int(line.split()[1]) for line in meminfo if line.startswith("MemAvailable:")) / 2**20
     except (OSError, StopIteration):
         return None
-    # 16-bit elements, and 1 GiB for the process itself and the comparison's float64 chunks (measured: 20.4 GiB)
-    needed = PEAK_TENSORS * geometry.elements * 2 / 2**30 + 1.0
+    # 16-bit elements, and 0.5 GiB for the process itself and the comparison's float64 chunks (measured: 0.4 GiB)
+    needed = case.peak_tensors * geometry.elements * 2 / 2**30 + 0.5
     if needed <= available:
         return None
-    return (f"needs about {needed:.1f} GiB ({PEAK_TENSORS} tensors of {geometry.elements} {dtype} elements and 1 GiB), "
-            f"{available:.1f} GiB available")
+    return (f"needs about {needed:.1f} GiB ({case.peak_tensors} tensors of {geometry.elements} {dtype} elements and "
+            f"0.5 GiB), {available:.1f} GiB available")
 
 
 def _call(backend, case, tensors):
@@ -123,7 +121,7 @@ def run_case(backend, case, dtype, geometry, tolerances=None):
     if problem:
         return HugeResult(case.id, dtype, [CheckResult("value", "skipped", problem)])
     _reset_peak(torch, backend.device)
-    seconds, clock = {}, [time.perf_counter()]
+    seconds, clock, tensors = {}, [time.perf_counter()], {}
 
     def lap(name):
         now = time.perf_counter()
@@ -131,12 +129,14 @@ def run_case(backend, case, dtype, geometry, tolerances=None):
         clock[0] = now
 
     def result(checks):
+        tensors.clear()
+        gc.collect()  # a reference cycle (an autograd context, a compiled graph's) must not hold 4 GiB into the next
         return HugeResult(case.id, dtype, checks, seconds, _peak_gib(torch, backend.device))
 
     kinds = tier.make_kinds(case, geometry, dtype)
     wanted, judged = certify(case, kinds), _judged(backend, case, geometry, dtype, tolerances)
     lap("oracle")
-    tensors = build(torch, case, geometry, kinds, dtype, backend.device)
+    tensors.update(build(torch, case, geometry, kinds, dtype, backend.device))
     lap("inputs")
     try:
         output = _call(backend, case, tensors)
