@@ -186,5 +186,7 @@ def test_the_command_writes_its_results_and_refuses_a_backend_it_cannot_feed(tmp
     assert main(["huge", "--backend", "no_such_module_here"]) == 2
     assert main(["huge", "--classes", "1000"]) == 2
     assert "power of two" in capsys.readouterr().err
+    assert main(["huge", "--id", "cross_entropy/huge"]) == 2
+    assert "no case 'cross_entropy/huge'; the cases: log_softmax/huge-tokens" in capsys.readouterr().err
     with pytest.raises(NotTorchAPI, match="hands torch tensors"):
         torch_api(type("Other", (), {"name": "other"})())
