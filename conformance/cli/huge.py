@@ -67,7 +67,9 @@ def _line(records, case, dtype, result):
                  if r.get("budget_u") and r.get("error_u") is not None and r["status"] == "passed"), default=0.0)
     if all(r["status"] == "skipped" for r in records):
         return f"{case.full_id} [{dtype}]: skipped: {records[0].get('message', '')}"
-    verdict = f"FAILED ({len(failed)} check{'s' if len(failed) > 1 else ''})" if failed else "passed"
+    declared = sum(r["status"] == "xfailed" for r in records)
+    verdict = f"FAILED ({len(failed)} check{'s' if len(failed) > 1 else ''})" if failed else "passed" + (
+        f" ({declared} declared deviation{'s' if declared > 1 else ''})" if declared else "")
     return (f"{case.full_id} [{dtype}]: {verdict}; worst passing error {worst:.2f} of its budget; "
             f"{result.peak_memory_gib:.1f} GiB peak; " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))
 
