@@ -57,10 +57,12 @@ def test_a_wrapped_offset_of_a_tail_row_lands_on_another_kind(case):
     another kind: a kernel that wraps reads or writes a row the check reads, with other values."""
     kinds = tier.make_kinds(case, SMALL, "bfloat16")
     offsets_past = np.arange(SMALL.boundary, SMALL.elements)
-    wrapped = (offsets_past - 2 * SMALL.boundary) % SMALL.elements
+    signed = (offsets_past - 2 * SMALL.boundary) % SMALL.elements  # int of boundary_bits + 1 bits, read from the end
+    unsigned = offsets_past - SMALL.boundary  # uint of boundary_bits bits (the 2**32 geometry's case)
     tail_kind = kinds.pattern[-1]
     assert set(kinds.pattern[offsets_past // SMALL.classes]) == {tail_kind}
-    assert tail_kind not in set(kinds.pattern[wrapped // SMALL.classes])
+    for wrapped in (signed, unsigned):
+        assert tail_kind not in set(kinds.pattern[wrapped // SMALL.classes])
     assert np.count_nonzero(kinds.pattern == tail_kind) == tier.TAIL_ROWS
 
 
