@@ -38,7 +38,9 @@ ADAPTERS = {
          "M2 nn.log_softmax segfaults on rows of length 1": ("log_softmax/row-L=1", "*", "call"),
          "M3 nn.log_softmax: wrong shape (or a hang) for an empty axis": ("log_softmax/empty-3x0", "*", "*"),
          "H kl_div in float16 / bfloat16 (relative accuracy)": ("kl_div/*", "*float16", "*relative"),
-         "H log_softmax in float16 / bfloat16 (relative accuracy)": ("log_softmax/*", "*float16", "*relative")},
+         "H log_softmax in float16 / bfloat16 (relative accuracy)": ("log_softmax/*", "*float16", "*relative"),
+         "M7 float16 nll_loss 'mean' holds its sum in float16": (
+             "nll_loss/NC-mean-w=none-sum-past-float16-max-N=8192", "float16", "nonfinite")},
         (0.1, 0.6)),
     "paddle": Adapter(
         "paddle", "paddle", "NC-mean or rows-neg-inf or chunks-N=37",

@@ -15,7 +15,7 @@ from conformance.cli import main  # noqa: E402
 from conformance.expected.calls import Wanted  # noqa: E402
 from conformance.huge import cases as tier  # noqa: E402
 from conformance.huge.compare import compare_rows  # noqa: E402
-from conformance.huge.expected import budgets, certify  # noqa: E402
+from conformance.huge.expected import budget, certify  # noqa: E402
 from conformance.corpus.casefile import CASES_DIR  # noqa: E402
 from conformance.huge.run import NotTorchAPI, run_case, torch_api  # noqa: E402
 from conformance.mutants import offsets  # noqa: E402
@@ -96,10 +96,11 @@ def test_the_streamed_comparison_counts_as_the_whole_comparison():
     output[7, 3] += 0.25
     output[SMALL.rows - 1, 100] = float("nan")
     output[200:203] = output[201]  # rows of other kinds with the same bits, one of them its kind's row
-    budget = budgets(case, SMALL, "bfloat16")["value"]
-    streamed = {c.check: c for c in compare_rows(torch, output, output.shape, 1, wanted, kinds, "bfloat16", budget)}
+    value_budget = budget(case, SMALL, "value", "bfloat16")
+    streamed = {c.check: c for c in compare_rows(torch, output, output.shape, 1, wanted, kinds, "bfloat16",
+                                                 value_budget)}
     whole = {c.check: c for c in compare_array(output.double().numpy(), "bfloat16",
-                                               Wanted(*(p[kinds.pattern] for p in wanted)), "bfloat16", budget)}
+                                               Wanted(*(p[kinds.pattern] for p in wanted)), "bfloat16", value_budget)}
     assert set(streamed) == set(whole)
     for check, result in whole.items():
         assert (streamed[check].status, streamed[check].n, streamed[check].bad) == (result.status, result.n, result.bad)

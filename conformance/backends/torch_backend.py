@@ -150,7 +150,7 @@ class TorchBackend:
         torch = self.torch
         buffer, strides, offset = strided(array, layout) if layout else (array, None, 0)
         if buffer.dtype.kind == "f":
-            tensor = torch.tensor(buffer, dtype=torch.float64).to(getattr(torch, dtype))
+            tensor = exact_tensor(buffer, dtype)
         else:
             tensor = torch.from_numpy(np.array(buffer))
         tensor = tensor.to(self.device)
@@ -182,9 +182,9 @@ class TorchBackend:
                 warnings.simplefilter("ignore")  # legacy size_average/reduce, implicit dim, batchmean advice
                 function = self.callable_for(call.function, call.form, call.kwargs, keyword)
                 result, others = _named(function(*positional), _asked_outputs(call))
-            outcome.value, outcome.dtype = self._read(result)
+            outcome.value, outcome.dtype = read_tensor(result)
             for name, tensor in others.items():
-                outcome.outputs[name], outcome.output_dtypes[name] = self._read(tensor)
+                outcome.outputs[name], outcome.output_dtypes[name] = read_tensor(tensor)
         except NotImplementedError as error:  # the kernel's way of saying "not this call": skipped, not failed
             outcome.unsupported = failure(error)
             return outcome
@@ -196,15 +196,6 @@ class TorchBackend:
         outcome.modified_inputs = [name for name, tensor in tensors.items() if not same_bits(tensor, snapshot[name])]
         return outcome
 
-    def _read(self, result):
-        """(float64 numpy array, dtype name) of what a call returned; TypeError when it is not a readable tensor."""
-        torch = self.torch
-        if not isinstance(result, torch.Tensor):
-            raise TypeError(f"returned {type(result).__name__}, not a torch.Tensor")
-        if result.is_meta:
-            raise TypeError("returned a tensor on the meta device, which holds no values")
-        return result.detach().to("cpu", torch.float64).numpy(), str(result.dtype).removeprefix("torch.")
-
     def _backward(self, call, tensors, result, outcome):
         torch = self.torch
         wrt = [name for name in call.grad_wrt if tensors[name].requires_grad]
@@ -215,7 +206,7 @@ class TorchBackend:
             grads = torch.autograd.grad(result, [tensors[n] for n in wrt], grad_output, allow_unused=True)
             for name, grad in zip(wrt, grads):
                 grad = torch.zeros_like(tensors[name]) if grad is None else grad  # unused: the gradient is zero
-                outcome.grads[name], outcome.grad_dtypes[name] = self._read(grad)
+                outcome.grads[name], outcome.grad_dtypes[name] = read_tensor(grad)
         except Exception as error:  # noqa: BLE001 -- any failure of the backward is a result
             outcome.grads, outcome.grad_dtypes = {}, {}
             outcome.grad_error = failure(error)
@@ -239,6 +230,24 @@ def _named(result, outputs):
     if isinstance(result, (tuple, list)) and result:
         return result[0], {name: tensor for name, tensor in zip(outputs[1:], result[1:])}
     return result, {}
+
+
+def exact_tensor(array, dtype):
+    """A CPU tensor of a float64 array's values in ``dtype`` (a name): exact, the values being of that dtype."""
+    import torch
+
+    return torch.tensor(array, dtype=torch.float64).to(getattr(torch, dtype))
+
+
+def read_tensor(result):
+    """(float64 numpy array, dtype name) of what a call returned; TypeError when it is not a readable tensor."""
+    import torch
+
+    if not isinstance(result, torch.Tensor):
+        raise TypeError(f"returned {type(result).__name__}, not a torch.Tensor")
+    if result.is_meta:
+        raise TypeError("returned a tensor on the meta device, which holds no values")
+    return result.detach().to("cpu", torch.float64).numpy(), str(result.dtype).removeprefix("torch.")
 
 
 def same_bits(tensor, before):

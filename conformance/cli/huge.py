@@ -52,13 +52,10 @@ def _reproduce(args, case, dtype):
 
 
 def _deviations(args, backend):
-    from ..verdict.deviations import DeviationSet, default_deviation_paths
+    from ..verdict.deviations import DeviationSet, backend_versions, default_deviation_paths
 
     paths = default_deviation_paths(backend.name) if args.xfails is None else args.xfails
-    description = backend.describe()
-    versions = {"backend": description.get("version"),
-                description.get("framework", "torch"): description.get("framework_version", description.get("version"))}
-    return DeviationSet.from_paths(paths), versions
+    return DeviationSet.from_paths(paths), backend_versions(backend.describe())
 
 
 def _line(records, case, dtype, result):
@@ -76,8 +73,10 @@ def _line(records, case, dtype, result):
 
 def command(args):
     from ..backends import BackendLoadError, load_backend
+    from ..corpus.casefile import CaseFileError
     from ..huge.cases import CASES, DTYPES, Geometry
     from ..huge.run import NotTorchAPI, run_case, torch_api
+    from ..verdict.tolerances import Tolerances
 
     unknown = sorted(set(args.ids) - {case.full_id for case in CASES})
     if unknown:
@@ -88,7 +87,8 @@ def command(args):
         geometry = Geometry(args.classes, args.boundary_bits)
         backend = torch_api(load_backend(args.backend, args.device))
         deviations, versions = _deviations(args, backend)
-    except (ValueError, BackendLoadError, NotTorchAPI) as error:
+        tolerances = Tolerances.load()
+    except (ValueError, BackendLoadError, NotTorchAPI, CaseFileError) as error:
         print(f"loss-conformance huge: {error}", file=sys.stderr)
         return EXIT_USAGE
     selected = [case for case in CASES if not args.ids or case.full_id in args.ids]
@@ -96,9 +96,8 @@ def command(args):
     print(f"huge tier: {geometry.rows} rows x {geometry.classes} classes = {geometry.elements} elements a tensor")
     for case in selected:
         for dtype in args.dtype or DTYPES:
-            result = run_case(backend, case, dtype, geometry)
-            these = [make_record(SimpleNamespace(full_id=case.full_id, function=case.function, tags=("huge",)),
-                                 dtype, check, context) for check in result.checks]
+            result = run_case(backend, case, dtype, geometry, tolerances)
+            these = [make_record(case, dtype, check, context) for check in result.checks]
             for record in these:
                 if "reproduce" in record:
                     record["reproduce"] = _reproduce(args, case, dtype)

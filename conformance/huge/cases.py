@@ -21,7 +21,6 @@ SEED = 20261206  # the tier's inputs, bit-identical on every machine (inputs/gen
 IGNORE_INDEX = -100
 TAIL_ROWS = 8  # rows past the boundary: 8 x C elements beyond 2**31 (2**20 at C = 2**17)
 IGNORED_ROWS = 8  # cross_entropy: the rows left, rows - IGNORED_ROWS = boundary / C, are a power of two
-LAYOUTS = ("rows", "tokens")  # (N, C) contiguous; (B, T, C) contiguous handed over as its view (B, C, T)
 
 
 @dataclass(frozen=True)
@@ -61,9 +60,10 @@ class HugeCase:
 
     id: str
     function: str  # cross_entropy or log_softmax
-    layout: str  # LAYOUTS
+    layout: str  # "rows": (N, C) contiguous; "tokens": (B, T, C) contiguous handed over as its view (B, C, T)
     kwargs: dict
     peak_tensors: int = 4  # tensors of the logits' size alive at once at the peak (torch 2.13, CPU: docs/huge-tier.md)
+    tags = ("huge",)  # as a corpus case's, in its records
 
     def shape(self, geometry):
         """The shape of the logits as the function sees them."""

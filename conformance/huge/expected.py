@@ -57,13 +57,12 @@ def certify(case, kinds):
             "grad_input": Wanted(*(np.ldexp(part, exponent) for part in (grad.hi, grad.lo, grad.scale)))}
 
 
-def budgets(case, geometry, dtype, order=None, roundings=None, tolerances=None):
-    """{check: tolerances.Budget} of the case's value and input gradient, for the huge shape's sums: the class sum
-    over C and, for a 'mean', the sums over the rows and of the denominator."""
+def budget(case, geometry, check, dtype, order=None, roundings=None, tolerances=None):
+    """The tolerances.Budget of one check ("value", "grad_input") of the case in a dtype, for the huge shape's
+    sums: the class sum over C and, for a 'mean', the sums over the rows and of the denominator."""
     tolerances = tolerances or Tolerances.load()
     lengths = {"class": geometry.classes}
     if case.kwargs.get("reduction") == "mean":
         lengths.update(rows=geometry.rows, weights=geometry.rows)
     kwargs = {**case.kwargs, "ignore_index": IGNORE_INDEX} if case.function == "cross_entropy" else case.kwargs
-    return {check: tolerances.resolve(case.function, check, dtype, kwargs, lengths, order=order, roundings=roundings)
-            for check in ("value", "grad_input")}
+    return tolerances.resolve(case.function, check, dtype, kwargs, lengths, order=order, roundings=roundings)

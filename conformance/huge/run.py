@@ -12,7 +12,7 @@ from ..verdict.compare import CheckResult
 from ..verdict.tolerances import Tolerances
 from . import cases as tier
 from .compare import compare_losses, compare_rows
-from .expected import budgets, certify
+from .expected import budget, certify
 from .tensors import build
 
 
@@ -27,10 +27,6 @@ class HugeResult:
     checks: list
     seconds: dict = field(default_factory=dict)  # oracle, inputs, forward, backward, compare
     peak_memory_gib: float | None = None  # the process's peak resident memory so far (CPU), or the device's
-
-    @property
-    def failed(self):
-        return any(check.status == "failed" for check in self.checks)
 
 
 def torch_api(backend):
@@ -93,14 +89,30 @@ def _failed(check, error):
     return CheckResult(check, "failed", f"{type(error).__name__}: {str(error)[:2000]}", n=1, bad=1)
 
 
+_CERTIFIED = {}  # (function, reduction, geometry, dtype) -> (kinds, wanted), the last few: layouts share kinds
+_CERTIFIED_KEPT = 4  # a function's reductions in both dtypes: a case's other layout finds them
+
+
+def _kinds_certified(case, geometry, dtype):
+    """(the case's kinds, the oracle's answers on them): the same for both layouts of a function and reduction,
+    so certified once for the two."""
+    key = (case.function, case.kwargs.get("reduction"), geometry, dtype)
+    if key not in _CERTIFIED:
+        if len(_CERTIFIED) >= _CERTIFIED_KEPT:
+            del _CERTIFIED[next(iter(_CERTIFIED))]
+        kinds = tier.make_kinds(case, geometry, dtype)
+        _CERTIFIED[key] = kinds, certify(case, kinds)
+    return _CERTIFIED[key]
+
+
 def _judged(backend, case, geometry, dtype, tolerances):
     """(the loss's result dtype, the value's budget, the input gradient's budget) for this backend's declared
     choices: its loss dtype, summation order and roundings to the dtype."""
     capabilities = capabilities_of(backend)
     result_dtype, judged_in = value_dtype(case.function, dtype, capabilities)
     declared = (capabilities.summation_order, capabilities.dtype_roundings, tolerances or Tolerances.load())
-    return (result_dtype, judged_in, budgets(case, geometry, judged_in, *declared)["value"],
-            budgets(case, geometry, dtype, *declared)["grad_input"])
+    return (result_dtype, judged_in, budget(case, geometry, "value", judged_in, *declared),
+            budget(case, geometry, "grad_input", dtype, *declared))
 
 
 def _forward_checks(torch, case, geometry, output, tensors, wanted, kinds, dtype, judged):
@@ -133,8 +145,8 @@ def run_case(backend, case, dtype, geometry, tolerances=None):
         gc.collect()  # a reference cycle (an autograd context, a compiled graph's) must not hold 4 GiB into the next
         return HugeResult(case.id, dtype, checks, seconds, _peak_gib(torch, backend.device))
 
-    kinds = tier.make_kinds(case, geometry, dtype)
-    wanted, judged = certify(case, kinds), _judged(backend, case, geometry, dtype, tolerances)
+    (kinds, wanted), judged = _kinds_certified(case, geometry, dtype), _judged(backend, case, geometry, dtype,
+                                                                                tolerances)
     lap("oracle")
     tensors.update(build(torch, case, geometry, kinds, dtype, backend.device))
     lap("inputs")

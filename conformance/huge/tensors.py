@@ -2,12 +2,14 @@
 and read back a chunk of rows at a time."""
 import numpy as np
 
+from ..backends.torch_backend import exact_tensor
+
 
 def _fill(torch, rows_view, values, pattern, dtype):
     """rows_view[r] = values[pattern[r]] for every row, one kind at a time (values are dtype values: exact)."""
-    table = torch.tensor(values, dtype=torch.float64).to(dtype)
+    table = exact_tensor(values, dtype).to(rows_view.device)
     for kind in range(len(values)):
-        rows_view[torch.from_numpy(np.flatnonzero(pattern == kind))] = table[kind].to(rows_view.device)
+        rows_view[torch.from_numpy(np.flatnonzero(pattern == kind))] = table[kind]
 
 
 def _in_layout(torch, case, geometry, dtype, device, values, pattern):
@@ -15,13 +17,10 @@ def _in_layout(torch, case, geometry, dtype, device, values, pattern):
     contiguous handed over as its view (B, C, T), as `logits.transpose(1, 2)` hands an LM's logits to
     cross_entropy."""
     rows, classes = geometry.rows, geometry.classes
-    if case.layout == "rows":
-        storage = torch.empty((rows, classes), dtype=dtype, device=device)
-        _fill(torch, storage, values, pattern, dtype)
-        return storage
-    storage = torch.empty((2, rows // 2, classes), dtype=dtype, device=device)
+    shape = (rows, classes) if case.layout == "rows" else (2, rows // 2, classes)
+    storage = torch.empty(shape, dtype=getattr(torch, dtype), device=device)
     _fill(torch, storage.view(rows, classes), values, pattern, dtype)
-    return storage.transpose(1, 2)
+    return storage if case.layout == "rows" else storage.transpose(1, 2)
 
 
 def per_position(case, geometry, values):
@@ -29,20 +28,18 @@ def per_position(case, geometry, values):
     return values if case.layout == "rows" else values.reshape(2, geometry.rows // 2)
 
 
-def build(torch, case, geometry, kinds, dtype_name, device):
+def build(torch, case, geometry, kinds, dtype, device):
     """{"input": a leaf that takes a gradient, "target": class indices or None, "upstream": the gradient
     handed to the backward} on the device."""
-    dtype = getattr(torch, dtype_name)
     logits = _in_layout(torch, case, geometry, dtype, device, kinds.logits, kinds.pattern)
     logits = logits.detach().requires_grad_(True)
     target = None
     if kinds.targets is not None:
         target = torch.from_numpy(per_position(case, geometry, kinds.targets[kinds.pattern])).to(device)
     if kinds.upstream is None:
-        upstream = torch.ones((), dtype=dtype, device=device)
+        upstream = torch.ones((), dtype=getattr(torch, dtype), device=device)
     elif kinds.upstream.ndim == 1:
-        upstream = torch.tensor(per_position(case, geometry, kinds.upstream[kinds.pattern]), dtype=torch.float64)
-        upstream = upstream.to(dtype).to(device)
+        upstream = exact_tensor(per_position(case, geometry, kinds.upstream[kinds.pattern]), dtype).to(device)
     else:
         upstream = _in_layout(torch, case, geometry, dtype, device, kinds.upstream, kinds.pattern)
     return {"input": logits, "target": target, "upstream": upstream}

@@ -9,6 +9,8 @@ faults). ``bits`` is the width of the offsets: tests use a narrower one, on the 
 
 Each factory returns a namespace for ``--backend conformance.mutants.offsets:<name>``.
 """
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -19,21 +21,13 @@ OFFSET_BITS = 32
 
 def _positions(shape, offsets):
     """The index tuple of (position, class) offsets into a tensor whose last dim is the class dim."""
-    classes, rows = shape[-1], offsets // shape[-1]
-    index = []
-    for size in reversed(shape[:-1]):
-        index.append(rows % size)
-        rows = rows // size
-    return tuple(reversed(index)) + (offsets % classes,)
+    return torch.unravel_index(offsets, shape)
 
 
 def _past_limit(shape, bits):
     """(first row reaching element 2**(bits - 1), the offsets from that row on, the same offsets wrapped to
     signed ``bits`` bits and then into the buffer from its end); None where no element reaches the limit."""
-    limit, classes = 1 << (bits - 1), shape[-1]
-    total = classes
-    for size in shape[:-1]:
-        total *= size
+    limit, classes, total = 1 << (bits - 1), shape[-1], math.prod(shape)
     if total <= limit or not classes:
         return None
     first = limit // classes

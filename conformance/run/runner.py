@@ -9,7 +9,7 @@ from typing import NamedTuple
 from ..backends import BackendLoadError, close_backend, declared_choices, load_backend
 from ..spec.names import TIMEOUT_S
 from ..verdict.checks import check_case
-from ..verdict.deviations import DeviationSet, default_deviation_paths
+from ..verdict.deviations import DeviationSet, backend_versions, default_deviation_paths
 from .isolation import WorkerPool
 from ..expected import OracleCache
 from ..expected.store import add_cache_stats
@@ -113,11 +113,7 @@ class Runner:
     @property
     def versions(self):
         """{"backend": its version, "<framework>": the version of the framework it runs on}, for ``versions:``."""
-        description = self.description or {}
-        versions = {"backend": description.get("version")}
-        if description.get("framework"):
-            versions[description["framework"]] = description.get("framework_version", description.get("version"))
-        return versions
+        return backend_versions(self.description)
 
     @property
     def cache_stats(self):

@@ -250,6 +250,16 @@ def status_through(status: str, entry: DeviationEntry | None) -> str:
     return status
 
 
+def backend_versions(description):
+    """{"backend": its version, "<framework>": the version of the framework it runs on} of a backend's
+    description, what entries' ``versions:`` (and ``versions_of:``) are matched against."""
+    description = description or {}
+    versions = {"backend": description.get("version")}
+    if description.get("framework"):
+        versions[description["framework"]] = description.get("framework_version", description.get("version"))
+    return versions
+
+
 def default_deviation_paths(name):
     """The bundled expected-deviation file of a backend, cases/xfails/<Backend.name>.yaml, where it exists."""
     stem = str(name).split(":")[0]

@@ -16,7 +16,7 @@ from multiprocessing.connection import Client
 
 import numpy as np
 
-from ..torch_backend import same_bits
+from ..torch_backend import exact_tensor, read_tensor, same_bits
 
 COORDINATOR_VARIABLE, AUTHKEY_VARIABLE = "LOSS_CONFORMANCE_COORDINATOR", "LOSS_CONFORMANCE_AUTHKEY"
 SPAWNED_VARIABLE = "LOSS_CONFORMANCE_SPAWNED"  # set by the coordinator that started this rank
@@ -38,16 +38,10 @@ def _watch():
 
 def _tensor(torch, array, dtype, padding, fill):
     """A fresh tensor of the values in ``dtype``, ``padding`` columns of ``fill`` appended on the last axis."""
-    tensor = torch.tensor(np.asarray(array, dtype=np.float64), dtype=torch.float64).to(getattr(torch, dtype))
+    tensor = exact_tensor(np.asarray(array, dtype=np.float64), dtype)
     if padding:
         tensor = torch.cat([tensor, torch.full(tensor.shape[:-1] + (padding,), fill, dtype=tensor.dtype)], -1)
     return tensor
-
-
-def _read(torch, tensor):
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"returned {type(tensor).__name__}, not a torch.Tensor")
-    return tensor.detach().to("cpu", torch.float64).numpy(), str(tensor.dtype).removeprefix("torch.")
 
 
 def answer(torch, implementation, request, group, device):
@@ -67,7 +61,7 @@ def answer(torch, implementation, request, group, device):
     try:
         loss = implementation.cross_entropy(logits, target, shard=shard, group=group, weight=weight,
                                             **request["kwargs"])
-        reply["value"], reply["dtype"] = _read(torch, loss)
+        reply["value"], reply["dtype"] = read_tensor(loss)
     except NotImplementedError as error:
         reply["unsupported"] = (type(error).__name__, str(error))
         return reply
@@ -87,7 +81,7 @@ def _backward(torch, logits, loss, request, reply):
         grad_output = torch.tensor(upstream, dtype=torch.float64).to(dtype=loss.dtype, device=loss.device)
         (grad,) = torch.autograd.grad(loss, [logits], grad_output, allow_unused=True)
         grad = torch.zeros_like(logits) if grad is None else grad
-        values, reply["grad_dtype"] = _read(torch, grad)
+        values, reply["grad_dtype"] = read_tensor(grad)
         reply["grad"], reply["padding_grad"] = values[..., :shard.classes], values[..., shard.classes:]
     except Exception as error:  # noqa: BLE001
         reply["grad_error"] = (type(error).__name__, str(error))
