@@ -160,7 +160,9 @@ class LossConformance:
         self.ran = {}  # (full id, dtype) -> (records, timings) of the items this process ran
         for name in sorted({marker for case in self.session.cases for marker in (case.function, *case.tags)}):
             config.addinivalue_line("markers", f"{name}: loss-conformance cases of this function or tag")
-        for warning in self.session.warnings():
+        from .huge.cases import case_ids
+
+        for warning in self.session.warnings(case_ids()):
             config.issue_config_time_warning(pytest.PytestConfigWarning(f"loss-conformance: {warning}"), stacklevel=2)
 
     def pytest_report_header(self, config):

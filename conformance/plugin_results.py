@@ -5,6 +5,7 @@ joins the parts and removes them."""
 import json
 from pathlib import Path
 
+from .huge.cases import case_ids
 from .report.results_file import json_safe, restore_nonfinite, results_document, write_json
 
 
@@ -44,5 +45,5 @@ def finish_results(plugin, config):
     timings = {key: sum(ran[pair][1].get(key, 0.0) for pair in pairs) for key in ("oracle_s", "backend_s")}
     timings["cases"] = len({case for case, _ in pairs})
     document = results_document(session.environment(), records, session.summary(records), timings,
-                                session.warnings())
+                                session.warnings(case_ids()))
     write_json(plugin.json_path, document)

@@ -4,7 +4,8 @@ import textwrap
 import pytest
 
 from conformance.corpus.casefile import CaseFileError
-from conformance.verdict.deviations import DeviationEntry, DeviationSet, load_deviation_file, status_through
+from conformance.verdict.deviations import (DeviationEntry, DeviationSet, default_deviation_paths, load_deviation_file,
+                                            status_through)
 
 VALID = """\
 backend: torch
@@ -334,3 +335,16 @@ def test_versions_is_loaded_and_a_bad_specifier_names_the_field(tmp_path):
     for bad in ('"two point five"', "3", "[1]"):
         message = load_error(tmp_path, one_entry(f'id: "a/*"\nreason: "changed in 2.6 or later"\nversions: {bad}'))
         assert "field entries.0.versions" in message and "PEP 440 version specifier" in message
+
+
+def test_every_entry_of_the_shipped_xfail_files_matches_a_case_of_the_corpus_or_the_huge_tier():
+    """A default run prints no stale-entry warning: the huge tier's entries match its cases, not the corpus's."""
+    from conformance.huge.cases import case_ids
+    from conformance.run.session import RunOptions, Session
+
+    session = Session(RunOptions(jobs=0, cache_dir=None))
+    for backend in ("torch", "torch-compile"):
+        paths = default_deviation_paths(backend)
+        assert paths, backend
+        session.runner.deviations = DeviationSet.from_paths(paths)
+        assert session.warnings(case_ids()) == [], backend

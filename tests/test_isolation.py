@@ -196,6 +196,75 @@ def test_every_backend_call_is_made_while_the_worker_reports_busy(tmp_path):
     assert namespace.calls and set(namespace.calls) == {"busy"}, namespace.calls
 
 
+def test_the_status_word_holds_each_state_and_its_time_to_the_millisecond():
+    from conformance.run.isolation import _Status
+
+    status = _Status(multiprocessing.get_context("spawn"))
+    for state in _Status.STATES:
+        before = time.monotonic()
+        status.set(state)
+        read, since = status.get()
+        assert read == state and before - 1 / 1024 <= since <= time.monotonic()
+
+
+def test_a_status_word_written_before_the_case_was_sent_does_not_count_for_it():
+    """The last word of a worker's previous case must not start (or time out) the next one."""
+    from conformance.run.isolation import _Status, _Worker
+
+    worker = _Worker.__new__(_Worker)  # its status alone: no process
+    worker.status = _Status(multiprocessing.get_context("spawn"))
+    worker.status.set("busy")
+    worker.dispatched_at = _Status.stamp(time.monotonic() + 1)
+    assert worker.state() == ("working", worker.dispatched_at)
+    worker.dispatched_at = _Status.stamp(time.monotonic() - 1)
+    assert worker.state()[0] == "busy"
+
+
+def test_workers_started_early_are_stopped_when_the_cases_do_not_load(tmp_path):
+    from conformance.corpus.casefile import CaseFileError
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("function: cross_entropy\ncases: [\n")
+    with pytest.raises(CaseFileError):
+        Session(RunOptions(case_paths=(broken,), jobs=2, cache_dir=None), start_workers=True)
+    assert not multiprocessing.active_children()
+
+
+def test_workers_launched_beyond_the_work_are_stopped_when_it_starts(tmp_path):
+    (path,) = write_cases(tmp_path, ["softmax"])
+    session = Session(RunOptions(case_paths=(path,), jobs=2, cache_dir=None, xfail_paths=()), start_workers=True)
+    try:
+        assert len(multiprocessing.active_children()) == 2  # both launched while the case loaded
+        alive = []
+        records, _ = session.run(lambda result: alive.append(len(multiprocessing.active_children())))
+        assert records and all(r["status"] == "passed" for r in records)
+        assert alive == [1]  # one pair: one worker is enough, the other was stopped
+    finally:
+        session.runner.close()
+    assert not multiprocessing.active_children()
+
+
+def test_starting_torch_workers_does_not_import_torch_in_the_parent(tmp_path):
+    """The parent unpickles what a worker says: a torch object in it (torch.__version__ is a TorchVersion) would
+    import torch there, 0.9 s of every run. The backend's description reaches the parent as plain JSON types."""
+    script = textwrap.dedent("""
+        import sys
+        from conformance.run.isolation import WorkerPool
+        if __name__ == "__main__":
+            pool = WorkerPool("torch", "cpu", None, None, {"spec": "torch", "device": "cpu"}, jobs=1)
+            pool.open()
+            print(type(pool.backend_description["version"]).__name__, "torch" in sys.modules)
+            pool.close()
+    """)
+    (tmp_path / "parent.py").write_text(script)
+    import subprocess
+    import sys
+
+    output = subprocess.run([sys.executable, str(tmp_path / "parent.py")], capture_output=True, text=True,
+                            timeout=300, check=True).stdout
+    assert output.split() == ["str", "False"]
+
+
 def test_a_namespace_declaring_its_dtypes_is_not_probed(backend_dir):
     import lc_test_declared
 

@@ -849,11 +849,11 @@ def silent_worker(connection, *arguments):
         time.sleep(3600)
 
 
-def oracle_worker(connection, *arguments):
-    """A worker that reports the oracle call, then hangs in it."""
+def oracle_worker(connection, status, *arguments):
+    """A worker that marks the oracle call in its status word, then hangs in it."""
     connection.send(("ready", {"name": "oracle"}, {}))
     while connection.recv()[0] != "stop":
-        connection.send(("oracle",))
+        status.set("oracle")
         time.sleep(3600)
 
 

@@ -8,9 +8,10 @@ import pytest
 
 pytest.importorskip("torch")
 # Imported before any inner run: pytester drops the modules an inner run imported, and torch and numpy cannot be
-# imported twice in one process.
+# imported twice in one process; nor can multiprocessing's shared memory (a worker's status word made from a
+# re-imported multiprocessing.heap no longer pickles for the spawned worker).
 for _module in ("torch.nn.functional", "conformance.backends.torch_backend", "conformance.run.session",
-                "conformance.plugin"):
+                "conformance.plugin", "multiprocessing.sharedctypes"):
     importlib.import_module(_module)
 
 pytest_plugins = ["pytester"]

@@ -8,6 +8,7 @@ A spec is one of
                            kl_div, softmax, log_softmax) on torch tensors, or an object implementing ``Backend``
 docs/backends.md describes the protocol and how to plug in a kernel.
 """
+import functools
 import importlib
 import inspect
 import os
@@ -165,11 +166,29 @@ def support_problem(backend, call):
     supports = getattr(backend, "supports", None)
     if supports is None:
         return None
-    parameters = [p for p in inspect.signature(supports).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len(parameters) >= 3:  # the first protocol: supports(function, dtype, form)
+    if _takes_three(supports):  # the first protocol: supports(function, dtype, form)
         return supports(call.function, call.dtype, call.form)
     return supports(call)
+
+
+def _takes_three(supports):
+    """Whether ``supports`` takes three positional arguments; a method's answer is kept per function (asking
+    inspect.signature on every call cost 0.4 s of a warm run)."""
+    function = getattr(supports, "__func__", None)
+    if function is None:
+        return _positional_parameters(supports) >= 3
+    try:
+        return _positional_parameters_cached(function) >= 4  # self and three
+    except TypeError:  # an unhashable function object
+        return _positional_parameters(supports) >= 3
+
+
+def _positional_parameters(function):
+    return len([p for p in inspect.signature(function).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+
+
+_positional_parameters_cached = functools.lru_cache(maxsize=64)(_positional_parameters)
 
 
 def _builtin(spec, device):

@@ -16,10 +16,16 @@ from ..corpus.select import SelectionError
 CONFIGURATION_ERRORS = (CaseFileError, SelectionError, BackendLoadError)
 
 
-def _session(options):
+def _session(options, start_workers=False):
     from ..run.session import Session
 
-    return Session(options)
+    return Session(options, start_workers)
+
+
+def _warnings(session):
+    from ..huge.cases import case_ids
+
+    return session.warnings(case_ids())
 
 
 def _resume(session, options, args):
@@ -80,7 +86,7 @@ def _check_outputs(args):
 
 
 def _write_reports(session, args, records, summary, timings, diagnosis, seconds):
-    document = results_document(session.environment(), records, summary, timings, session.warnings())
+    document = results_document(session.environment(), records, summary, timings, _warnings(session))
     document["diagnosis"] = diagnosis
     if session.shard:
         document["shard"] = session.shard  # what loss-conformance merge needs to put the shards together
@@ -121,8 +127,8 @@ def run_command(options, args):
     journal = session = None
     try:
         _check_outputs(args)
-        session = _session(options).open()
-        for warning in session.warnings():
+        session = _session(options, start_workers=True).open()
+        for warning in _warnings(session):
             print(f"warning: {warning}", file=sys.stderr)
         if not session.selected:
             print("error: no case matches the selection", file=sys.stderr)

@@ -8,8 +8,7 @@ and checks in full only the rows that differ. The counts (n, bad) are those of e
 import numpy as np
 
 from ..expected.calls import Wanted
-from ..verdict.compare import (CheckResult, check_pattern, check_relative, check_result_dtype, check_values,
-                               compare_array)
+from ..verdict.compare import CheckResult, check_result_dtype, compare_array, element_checks
 from .tensors import row_chunks
 
 CHUNK_ELEMENTS = 1 << 24  # a chunk: 32 MiB of a 16-bit tensor; 128 MiB as float64 where its rows are checked
@@ -18,14 +17,6 @@ CHUNK_ELEMENTS = 1 << 24  # a chunk: 32 MiB of a 16-bit tensor; 128 MiB as float
 def _rows_of(wanted, kinds_of_rows):
     return Wanted(wanted.hi[kinds_of_rows], wanted.lo[kinds_of_rows], wanted.scale[kinds_of_rows])
 
-
-def _element_checks(got, wanted, dtype, budget, prefix):
-    values = check_values(got, wanted, dtype, budget.scale_u, f"{prefix}value")
-    values.grade = budget.grade(values.error_u)
-    results = [check_pattern(got, wanted, dtype, f"{prefix}nonfinite"), values]
-    if budget.relative is not None:
-        results.append(check_relative(got, wanted, dtype, budget.relative, f"{prefix}relative"))
-    return results
 
 
 class Tally:
@@ -94,11 +85,11 @@ def compare_rows(torch, tensor, expected_shape, class_dim, wanted, kinds, dtype,
         differing = np.flatnonzero(~same)
         if differing.size:
             got = chunk[torch.from_numpy(differing).to(chunk.device)].to(torch.float64).cpu().numpy()
-            tally.add(_element_checks(got, _rows_of(wanted, kinds_here[differing]), dtype, budget, prefix), 1,
+            tally.add(element_checks(got, _rows_of(wanted, kinds_here[differing]), dtype, budget, prefix), 1,
                       first + differing)
     for kind, row in enumerate(firsts):
         got = _row(tensor, class_dim, int(row)).detach().to(torch.float64).cpu().numpy()[None]
-        tally.add(_element_checks(got, _rows_of(wanted, [kind]), dtype, budget, prefix), same_counts[kind], [row])
+        tally.add(element_checks(got, _rows_of(wanted, [kind]), dtype, budget, prefix), same_counts[kind], [row])
     return results + tally.merged()
 
 

@@ -1,26 +1,29 @@
 """Running cases in isolated worker processes, so that a backend that hangs or crashes fails only its case.
 
-Each worker loads the backend from its spec and runs ``check_case``; it reports "busy" before each backend call
-and "idle" after, and the parent enforces ``timeout`` only while a worker is busy (the oracle's time is not the
-backend's). A worker that times out is killed, and the case in hand fails in that dtype. A worker that dies is
-noticed by its closed pipe; the pair it was running is run once more, alone in a fresh worker, before it is
-blamed (a heap corrupted by an earlier call can kill the process during a later one). Either way the remaining
-dtypes go to a fresh worker and the run goes on. Once the backend is loaded, the worker restores the default
-action of the fatal signals, so that a crash ends the process at once rather than in a handler that may hang.
+Each worker loads the backend from its spec and runs ``check_case``; it marks itself "busy" before each backend
+call and "working" after, and the parent enforces ``timeout`` only while a worker is busy (the oracle's time is
+not the backend's). The mark is a status word in shared memory (``_Status``), not a message: a pipe message per
+backend call cost 1.4 s of a 6 s run in system calls and parent wake-ups. A worker that times out is killed, and
+the case in hand fails in that dtype. A worker that dies is noticed by its closed pipe; the pair it was running is
+run once more, alone in a fresh worker, before it is blamed (a heap corrupted by an earlier call can kill the
+process during a later one). Either way the remaining dtypes go to a fresh worker and the run goes on. Once the
+backend is loaded, the worker restores the default action of the fatal signals, so that a crash ends the process
+at once rather than in a handler that may hang.
 
 The rest of a case's work (its inputs, the oracle, the comparison) is bounded too: a worker that holds a case
-and is not in a backend call must say something (a record, "busy", or "oracle" when checks.py reports the
+and is not in a backend call must mark progress (a record, "busy", or "oracle" when checks.py reports the
 oracle call) within ``oracle_timeout`` seconds. Past it the worker is killed and the case ends as a case error
 ("error", not a backend failure) in the dtype in hand and in those it had left: the oracle is as slow in each.
 Workers ignore SIGINT (from the moment they start): Ctrl-C reaches the whole process group, and the parent alone
 handles it, with one line.
 """
+import json
+import math
 import multiprocessing
 import os
 import signal
 import threading
 import time
-from collections import deque
 from contextlib import contextmanager
 from multiprocessing.connection import wait
 
@@ -32,6 +35,10 @@ from ..expected import OracleCache
 from ..expected.store import add_cache_stats
 from ..verdict.results import make_record
 from ..verdict.tolerances import Tolerances
+from .tasks import TaskQueue, affinity
+
+
+POLL_S = 0.1  # how often the parent reads the workers' status words while it waits: how late a timeout may fire
 
 
 class WorkerStartError(BackendLoadError):
@@ -54,15 +61,39 @@ def _sigint_ignored():
         signal.signal(signal.SIGINT, previous)
 
 
-def _worker_main(connection, spec, device, cache_dir, tolerances_path, context, threads):
+class _Status:
+    """What a worker is doing with its case ("working", "busy" in a backend call, or "oracle") and since when, in
+    one double in shared memory: the worker writes it without a system call and the parent reads it when it wakes.
+    One aligned 8-byte store, so a read never sees half a change: the state is the code's last two bits, the time
+    (time.monotonic, one clock for every process of the machine) its milliseconds (1/1024 s) above them."""
+
+    STATES = ("working", "busy", "oracle")
+
+    def __init__(self, mp_context):
+        self._cell = mp_context.RawValue("d", 0.0)
+
+    @staticmethod
+    def stamp(moment):
+        """moment, floored to the status word's resolution (parent and worker compare stamps)."""
+        return math.floor(moment * 1024) / 1024
+
+    def set(self, state):
+        self._cell.value = math.floor(time.monotonic() * 1024) * 4 + self.STATES.index(state)
+
+    def get(self):
+        code = int(self._cell.value)
+        return self.STATES[code % 4], (code // 4) / 1024
+
+
+def _worker_main(connection, status, spec, device, cache_dir, tolerances_path, context, threads):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
     try:
-        _serve(connection, spec, device, cache_dir, tolerances_path, context, threads)
+        _serve(connection, status, spec, device, cache_dir, tolerances_path, context, threads)
     except (EOFError, OSError, KeyboardInterrupt):  # the parent is gone: nothing to report to
         pass
 
 
-def _serve(connection, spec, device, cache_dir, tolerances_path, context, threads):
+def _serve(connection, status, spec, device, cache_dir, tolerances_path, context, threads):
     # Before the backend imports torch: workers that each used every core would slow each other down.
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, str(threads))
@@ -75,34 +106,55 @@ def _serve(connection, spec, device, cache_dir, tolerances_path, context, thread
         return
     for fatal in (signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL):
         signal.signal(fatal, signal.SIG_DFL)  # a library's crash handler must not turn a crash into a hang
-    connection.send(("ready", backend.describe(), declared_choices(backend, context.get("conventions"))))
+    ready = (backend.describe(), declared_choices(backend, context.get("conventions")))
+    connection.send(("ready", *_plain(ready)))
     while True:
         message = connection.recv()
         if message[0] == "stop":
             close_backend(backend)
             return
         _, case, dtypes = message
+        status.set("working")
         for dtype, records, timings in check_case(case, dtypes, backend, cache, tolerances, context,
-                                                  notify=lambda state: connection.send((state,))):
+                                                  notify=lambda state: status.set(_NOTICES[state])):
+            status.set("working")  # a dtype finished: the case's own time starts afresh
             connection.send(("records", case.full_id, dtype, records, timings))
         connection.send(("done", case.full_id, cache.stats()))
         cache.reset_stats()  # the parent adds up what each "done" reports
 
 
+_NOTICES = {"busy": "busy", "idle": "working", "oracle": "oracle"}  # checks.py's words as status states
+
+
+def _plain(value):
+    """value with JSON's types only: a framework's own str subclass (torch's TorchVersion) would make the parent
+    import the framework to unpickle it (0.9 s for torch, measured), and the parent never needs it."""
+    return json.loads(json.dumps(value, default=str))
+
+
 class _Worker:
     def __init__(self, mp_context, arguments):
         self.connection, child = mp_context.Pipe()
-        self.process = mp_context.Process(target=_worker_main, args=(child,) + arguments, daemon=True)
+        self.status = _Status(mp_context)
+        self.process = mp_context.Process(target=_worker_main, args=(child, self.status) + arguments, daemon=True)
         with _sigint_ignored():
             self.process.start()
         child.close()
         self.task = None  # (case, remaining dtypes, whether this is the re-run of a pair whose worker died)
-        self.busy_since = None  # in a backend call since
-        self.working_since = None  # holding a case, not in a backend call, since (its last word)
-        self.in_oracle = False  # the worker said "oracle" (checks.py reports the oracle call)
+        self.dispatched_at = None  # when the case in hand was sent: its time counts from then until the worker's word
         self.fresh = True  # has run nothing yet: the only kind of worker a re-run goes to
+        self.group = None  # the affinity group of its last case (tasks.py): it takes the next of that group first
+
+    def state(self):
+        """(state, since) for the case in hand: the status word once the worker has written it for this case."""
+        state, since = self.status.get()
+        return (state, since) if since >= self.dispatched_at else ("working", self.dispatched_at)
 
     def stop(self, kill=False):
+        self.ask_to_stop(kill)
+        self.await_stop()
+
+    def ask_to_stop(self, kill=False):
         if kill:
             self.process.kill()
         else:
@@ -110,6 +162,8 @@ class _Worker:
                 self.connection.send(("stop",))
             except OSError:
                 pass
+
+    def await_stop(self):
         self.process.join(timeout=5)
         if self.process.is_alive():
             self.process.kill()
@@ -130,7 +184,7 @@ class WorkerPool:
         self.oracle_timeout = ORACLE_TIMEOUT_S if oracle_timeout is None else oracle_timeout
         self.backend_description, self.cache_stats = None, add_cache_stats({}, {})
         self.declared = {}  # the backend's declared design choices (backends.declared_choices)
-        self._workers = None
+        self._workers, self._launched = None, []  # awaited workers; started ones not yet awaited (launch)
 
     def _start(self):
         return self._ready(_Worker(self._mp, self._arguments))
@@ -175,11 +229,22 @@ class WorkerPool:
             record = make_record(case, dtype, CheckResult("oracle", "error", message), self.context)
             yield case, dtype, [record], {}
 
+    def launch(self):
+        """Start ``jobs`` worker processes without waiting for them: they import their framework (a second or
+        so each) while the caller does other work; open() awaits them."""
+        if not self._workers and not self._launched:
+            self._launched = [_Worker(self._mp, self._arguments) for _ in range(self.jobs)]
+
     def open(self, workers=None):
-        """Start the workers (``jobs`` of them, or fewer when there is less work); a no-op when already open."""
+        """Start the workers (``jobs`` of them, or fewer when there is less work) and await them; a no-op when
+        already open. Workers launched beyond what the work needs are stopped."""
         if not self._workers:
+            wanted = max(1, min(self.jobs, workers or self.jobs))
+            launched, self._launched = self._launched, []
+            for extra in launched[wanted:]:
+                extra.stop(kill=True)
             # All started at once, then awaited: each spends a second or two importing its framework
-            launched = [_Worker(self._mp, self._arguments) for _ in range(max(1, min(self.jobs, workers or self.jobs)))]
+            launched = launched[:wanted] + [_Worker(self._mp, self._arguments) for _ in range(wanted - len(launched))]
             try:
                 self._workers = [self._ready(worker) for worker in launched]
             except WorkerStartError:
@@ -191,31 +256,37 @@ class WorkerPool:
     def submit(self, tasks):
         """Run tasks (iterable of (case, dtypes)) on the open workers; yields (case, dtype, records, timings)."""
         self.open()
-        yield from self._loop(deque((case, dtypes, False) for case, dtypes in tasks), self._workers)
+        yield from self._loop(TaskQueue((case, dtypes, False) for case, dtypes in tasks), self._workers)
 
     def close(self):
-        for worker in self._workers or ():
-            worker.stop(kill=worker.task is not None)
-        self._workers = None
+        """Stop every worker: all are asked first, then awaited, so that they exit together (a worker's exit,
+        torch's teardown included, takes about 0.4 s)."""
+        workers = list(self._workers or ())
+        for worker in workers:
+            worker.ask_to_stop(kill=worker.task is not None)
+        for worker in self._launched:  # launched, never awaited
+            worker.ask_to_stop(kill=True)
+        for worker in workers + self._launched:
+            worker.await_stop()
+        self._workers, self._launched = None, []
 
     def _dispatch(self, queue, workers):
         for worker in workers:
             if worker.task is not None:
                 continue
-            index = next((i for i, t in enumerate(queue) if worker.fresh or not t[2]), None)  # re-runs: fresh only
-            if index is None:
+            held = {other.group for other in workers if other is not worker}
+            task = queue.take(reruns=worker.fresh, own=worker.group, held=held)  # re-runs: fresh workers only
+            if task is None:
                 continue
-            case, dtypes, rerun = queue[index]
-            del queue[index]
-            worker.task, worker.fresh = (case, list(dtypes), rerun), False
-            worker.busy_since, worker.working_since, worker.in_oracle = None, time.monotonic(), False
+            case, dtypes, rerun = task
+            worker.task, worker.fresh, worker.group = (case, list(dtypes), rerun), False, affinity(case)
+            worker.dispatched_at = _Status.stamp(time.monotonic())
             worker.connection.send(("case", case, list(dtypes)))
 
     def _deadline(self, worker):
         """When the worker's backend call (busy) or the case's own work (not busy) runs out of time."""
-        if worker.busy_since is not None:
-            return worker.busy_since + self.timeout
-        return worker.working_since + self.oracle_timeout
+        state, since = worker.state()
+        return since + (self.timeout if state == "busy" else self.oracle_timeout)
 
     def _loop(self, queue, workers):
         while True:
@@ -223,8 +294,9 @@ class WorkerPool:
             active = [w for w in workers if w.task is not None]
             if not active:
                 return
+            # A worker changes its status without waking the parent: look again at least every POLL_S.
             deadline = min(self._deadline(w) for w in active)
-            ready = wait([w.connection for w in active], timeout=max(0.0, deadline - time.monotonic()))
+            ready = wait([w.connection for w in active], timeout=min(POLL_S, max(0.0, deadline - time.monotonic())))
             for worker in active:
                 if worker.connection in ready:
                     yield from self._receive(worker, queue, workers)
@@ -232,11 +304,12 @@ class WorkerPool:
                     yield from self._expire(worker, queue, workers)
 
     def _expire(self, worker, queue, workers):
-        if worker.busy_since is not None:
+        state, _ = worker.state()
+        if state == "busy":
             yield from self._replace(worker, queue, workers,
                                      f"timed out: the backend did not return within {self.timeout:g} s")
             return
-        what = "the oracle" if worker.in_oracle else "the case's own work (inputs, oracle, comparison)"
+        what = "the oracle" if state == "oracle" else "the case's own work (inputs, oracle, comparison)"
         failures = list(self._case_errors(worker, f"case problem: {what} did not finish within "
                                                   f"{self.oracle_timeout:g} s (--oracle-timeout); the case is too "
                                                   "large for the oracle, or give it more time"))
@@ -255,21 +328,13 @@ class WorkerPool:
                                      died=True)
             return
         kind = message[0]
-        now = time.monotonic()
-        worker.working_since, worker.in_oracle = now, False  # any word starts the case's time afresh
-        if kind == "busy":
-            worker.busy_since = now
-        elif kind == "idle":
-            worker.busy_since = None
-        elif kind == "oracle":
-            worker.busy_since, worker.in_oracle = None, True
-        elif kind == "records":
+        if kind == "records":
             _, _, dtype, records, timings = message
             case, dtypes, rerun = worker.task
             worker.task = (case, [d for d in dtypes if d != dtype], rerun)
             yield case, dtype, records, timings
         elif kind == "done":
-            worker.task, worker.busy_since = None, None
+            worker.task = None
             add_cache_stats(self.cache_stats, message[2])
 
     def _replace(self, worker, queue, workers, reason, died=False):

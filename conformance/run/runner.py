@@ -59,6 +59,17 @@ class Runner:
                    oracle_timeout=options.oracle_timeout, conventions=options.conventions,
                    determinism=options.determinism, verify_cache=options.verify_cache, world=world_of(options))
 
+    def launch(self):
+        """Start the workers without awaiting them (open() does), so that their start-up overlaps the caller's
+        work; a no-op in-process (jobs 0) or once started."""
+        if self.jobs and self._pool is None:
+            self._pool = self._new_pool()
+            self._pool.launch()
+
+    def _new_pool(self):
+        return WorkerPool(self.spec, self.device, self.cache_dir, self.tolerances_path, self.context, self.jobs,
+                          self.timeout, oracle_timeout=self.oracle_timeout)
+
     def open(self, workers=None):
         """Load the backend here, or start the workers (``workers`` caps how many); raises BackendLoadError."""
         if self.jobs == 0:
@@ -70,8 +81,7 @@ class Runner:
                 self.declared = declared_choices(self._backend, self.context["conventions"])
         else:
             if self._pool is None:
-                self._pool = WorkerPool(self.spec, self.device, self.cache_dir, self.tolerances_path, self.context,
-                                        self.jobs, self.timeout, oracle_timeout=self.oracle_timeout)
+                self._pool = self._new_pool()
             self._pool.open(workers)
             self.description, self.declared = self._pool.backend_description, self._pool.declared
         if self.deviations is None:  # looked up by the backend's own name, once it is known

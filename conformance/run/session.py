@@ -45,10 +45,22 @@ class RunOptions:
 
 class Session:
     """Cases loaded and selected once; ``run(on_result)`` returns (records, timings) and calls on_result with
-    each PairResult as it finishes. Every configuration error is raised here, before anything runs."""
+    each PairResult as it finishes. Every configuration error is raised here, before anything runs (workers
+    started early, with ``start_workers``, are stopped then)."""
 
-    def __init__(self, options):
+    def __init__(self, options, start_workers=False):
         self.options = options
+        self.runner = Runner.from_options(options, None)
+        if start_workers:  # they import their framework while the cases load (0.5 s of a 7 s warm run)
+            self.runner.launch()
+        try:
+            self._select(options)
+        except BaseException:
+            self.runner.close()
+            raise
+
+    def _select(self, options):
+        """Load the cases, the deviations given and the budgets; select (and shard) the cases to run."""
         self.cases = load_cases(options.case_paths or None)
         self.selected = select_cases(self.cases, options)
         self.shard = None  # {"index", "count", "total", "positions"} of a sharded run, for the results file
@@ -57,9 +69,9 @@ class Session:
             self.selected, positions = shard_selection(self.selected, *options.shard)
             self.shard = {"index": options.shard[0], "count": options.shard[1], "total": total,
                           "positions": positions}
-        given = None if options.xfail_paths is None else DeviationSet.from_paths(options.xfail_paths)
+        # None: the backend's own deviations, looked up once it is loaded
+        self.runner.deviations = None if options.xfail_paths is None else DeviationSet.from_paths(options.xfail_paths)
         self.tolerances = Tolerances.load(options.tolerances)  # a broken budget file: a configuration error now
-        self.runner = Runner.from_options(options, given)  # given None: the backend's own, once it is loaded
 
     def open(self):
         """Load the backend (or start the workers): BackendLoadError now, not in the middle of the run."""
@@ -72,10 +84,11 @@ class Session:
             self.open()
         return self.runner.deviations
 
-    def warnings(self):
+    def warnings(self, other_ids=()):
         """Expected-deviation entries that match no loaded case (stale or misspelt), one line each; with --cases,
-        where a partial corpus leaves most entries unmatched, one line that counts them."""
-        stale = self.deviations.unmatched(case.full_id for case in self.cases)
+        where a partial corpus leaves most entries unmatched, one line that counts them. ``other_ids``: the cases of
+        other tiers that read the same files (huge.cases.case_ids(): the entry points pass them)."""
+        stale = self.deviations.unmatched([case.full_id for case in self.cases] + list(other_ids))
         if self.options.case_paths and stale:
             return [f"{len(stale)} of {len(self.deviations)} xfail entries match no case of the files given to --cases"]
         return [f"xfail entry {entry.id!r} ({entry.source}) matches no case" for entry in stale]

@@ -66,9 +66,13 @@ def check_result_dtype(got_dtype, dtype, check="dtype"):
     return CheckResult(check, "failed", f"dtype {got_dtype}, but should be {dtype}", n=1, bad=1)
 
 
-def check_pattern(got, wanted, dtype, check="nonfinite"):
-    """The exact positions of NaN, +inf and -inf; the oracle's value is first rounded to the dtype (overflow)."""
-    expected = _pattern(round_to(wanted.hi, dtype))
+def check_pattern(got, wanted, dtype, check="nonfinite", rounded=None):
+    """The exact positions of NaN, +inf and -inf; the oracle's value is first rounded to the dtype (overflow).
+    ``rounded``: that rounding, where the caller has it already (it is the same for every check of an array)."""
+    rounded = round_to(wanted.hi, dtype) if rounded is None else rounded
+    if np.isfinite(got).all() and np.isfinite(rounded).all():  # the common case, without the patterns
+        return CheckResult(check, "passed", n=got.size)
+    expected = _pattern(rounded)
     mismatch = _pattern(got) != expected
     bad = int(np.count_nonzero(mismatch))
     if not bad:
@@ -78,10 +82,10 @@ def check_pattern(got, wanted, dtype, check="nonfinite"):
     return CheckResult(check, "failed", "\n".join(lines), n=got.size, bad=bad)
 
 
-def check_values(got, wanted, dtype, budget_u, check="value"):
+def check_values(got, wanted, dtype, budget_u, check="value", rounded=None):
     """Finite elements within budget_u units of roundoff; reports Max |adiff|, |rdiff|, bad results, worst points."""
     fmt = float_format(dtype)
-    comparable = np.isfinite(got) & np.isfinite(round_to(wanted.hi, dtype))
+    comparable = np.isfinite(got) & np.isfinite(round_to(wanted.hi, dtype) if rounded is None else rounded)
     n = int(np.count_nonzero(comparable))
     if not n:
         return CheckResult(check, "passed", "no finite elements to compare", error_u=0.0, budget_u=budget_u)
@@ -110,7 +114,7 @@ def check_values(got, wanted, dtype, budget_u, check="value"):
     return result
 
 
-def _errors_relative(got, wanted, dtype, relative):
+def _errors_relative(got, wanted, dtype, relative, rounded=None):
     """(comparable mask, |error|, error in u of the dtype relative to the value plus the accumulation term).
     Only elements whose value is at least the dtype's smallest normal times ``relative.floor_factor`` are
     compared: below the smallest normal a dtype holds only absolute precision, and a gradient stored in the dtype
@@ -118,7 +122,8 @@ def _errors_relative(got, wanted, dtype, relative):
     smallest normal * |h|. The scale check alone applies there."""
     fmt, accumulation = float_format(dtype), float_format(relative.accumulation)
     floor = fmt.smallest_normal * relative.floor_factor
-    comparable = np.isfinite(got) & np.isfinite(round_to(wanted.hi, dtype)) & (np.abs(wanted.hi) >= floor)
+    rounded = round_to(wanted.hi, dtype) if rounded is None else rounded
+    comparable = np.isfinite(got) & np.isfinite(rounded) & (np.abs(wanted.hi) >= floor)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         adiff = np.where(comparable, np.abs((got - wanted.hi) - wanted.lo), 0.0)
         value_term = np.abs(wanted.hi) * fmt.unit_roundoff
@@ -128,11 +133,11 @@ def _errors_relative(got, wanted, dtype, relative):
     return comparable, adiff, np.where(np.isnan(errors_u), np.inf, errors_u)
 
 
-def check_relative(got, wanted, dtype, relative, check="relative"):
+def check_relative(got, wanted, dtype, relative, check="relative", rounded=None):
     """Finite elements within ``relative.budget`` units of the dtype's roundoff relative to their own value, plus
     ``relative.accumulation_budget`` units of the accumulation dtype's roundoff relative to the scale
     (docs/tolerances.md, "Accuracy relative to the value")."""
-    comparable, adiff, errors_u = _errors_relative(got, wanted, dtype, relative)
+    comparable, adiff, errors_u = _errors_relative(got, wanted, dtype, relative, rounded)
     n = int(np.count_nonzero(comparable))
     if not n:
         return CheckResult(check, "passed", "no finite elements to compare", error_u=0.0, budget_u=relative.budget)
@@ -170,9 +175,15 @@ def compare_array(got, got_dtype, wanted, dtype, budget, prefix="", result_dtype
             return results + [CheckResult(name, "skipped", reason)
                               for name in names[2:4 + (budget.relative is not None)]]
         got = got.reshape(wanted.hi.shape)  # compared in order, the shape failure reported beside
-    values = check_values(got, wanted, dtype, budget.scale_u, names[3])
+    return results + element_checks(got, wanted, dtype, budget, prefix)
+
+
+def element_checks(got, wanted, dtype, budget, prefix=""):
+    """The nonfinite, value (with its grade) and relative checks of an array of the wanted shape."""
+    rounded = round_to(wanted.hi, dtype)  # once for the three checks
+    values = check_values(got, wanted, dtype, budget.scale_u, f"{prefix}value", rounded)
     values.grade = budget.grade(values.error_u)
-    results += [check_pattern(got, wanted, dtype, names[2]), values]
+    results = [check_pattern(got, wanted, dtype, f"{prefix}nonfinite", rounded), values]
     if budget.relative is not None:
-        results.append(check_relative(got, wanted, dtype, budget.relative, names[4]))
+        results.append(check_relative(got, wanted, dtype, budget.relative, f"{prefix}relative", rounded))
     return results

@@ -28,6 +28,7 @@ Every problem raises a CaseFileError naming the file, the entry (its id pattern,
 The first entry that matches a (case, dtype, check) decides; ``status_through`` maps the check's status through
 it, and ``DeviationSet.apply`` does so for the records of a run.
 """
+import functools
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -63,9 +64,13 @@ class DeviationEntry:
 
     def matches(self, full_id, dtype, check, version=None):
         """version: the backend's version, or {"backend": ..., "<framework>": ...}."""
+        return fnmatchcase(full_id, self.id) and self.matches_check(dtype, check, version)
+
+    def matches_check(self, dtype, check, version=None):
+        """matches() for a case whose id is known to match."""
         if isinstance(version, dict):
             version = version.get(self.versions_of, version.get("backend"))
-        return (fnmatchcase(full_id, self.id) and (self.dtypes is None or dtype in self.dtypes)
+        return ((self.dtypes is None or dtype in self.dtypes)
                 and (self.checks is None or any(fnmatchcase(check, pattern) for pattern in self.checks))
                 and self.covers(version))
 
@@ -73,10 +78,16 @@ class DeviationEntry:
         """Whether the entry applies to this backend version (None, or unparsable: it applies)."""
         if self.versions is None or version is None:
             return True
-        try:
-            return SpecifierSet(self.versions).contains(Version(version).public, prereleases=True)
-        except InvalidVersion:
-            return True
+        return _version_in(self.versions, version)
+
+
+@functools.lru_cache(maxsize=256)
+def _version_in(specifier, version):
+    """Whether a version is in a PEP 440 specifier (an unparsable version: yes); kept, as a run asks per check."""
+    try:
+        return SpecifierSet(specifier).contains(Version(version).public, prereleases=True)
+    except InvalidVersion:
+        return True
 
 
 def _string_list(value, path, name, field, accepted=None):
@@ -199,8 +210,7 @@ class DeviationSet:
 
     def match(self, full_id, dtype, check, version=None):
         """The first entry covering this check of this case in this dtype (and backend version), or None."""
-        return next((entry for entry in self._for_case(full_id) if entry.matches(full_id, dtype, check, version)),
-                    None)
+        return next((entry for entry in self._for_case(full_id) if entry.matches_check(dtype, check, version)), None)
 
     def deviation(self, full_id, dtype, check, version=None):
         """The declared deviation of this check, or None (also where a ``conforms`` entry decides)."""
