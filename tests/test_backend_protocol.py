@@ -281,3 +281,24 @@ def test_parity_passes_torchs_behaviour_on_torchs_declared_deviations_only(works
     matched = [r for r in with_parity if r.get("parity") == "torch"]
     assert matched and all("matches torch's declared deviation" in r["message"] for r in matched)
     assert len(matched) == len([r for r in plain if r["status"] == "failed"])
+
+
+def test_supports_is_asked_in_either_protocol_and_a_method_s_self_is_not_counted():
+    from types import SimpleNamespace
+
+    from conformance.backends import support_problem
+
+    class ThreeArguments:  # the first protocol: supports(function, dtype, form)
+        def supports(self, function, dtype, form):
+            return f"{function} {dtype} {form}"
+
+    class OneCall:  # supports(call)
+        def supports(self, call):
+            return f"call {call.function}"
+
+    call = SimpleNamespace(function="softmax", dtype="float16", form="functional")
+    assert support_problem(ThreeArguments(), call) == "softmax float16 functional"
+    assert support_problem(OneCall(), call) == "call softmax"
+    assert support_problem(SimpleNamespace(supports=lambda function, dtype, form: dtype), call) == "float16"
+    assert support_problem(SimpleNamespace(supports=lambda call: call.form), call) == "functional"
+    assert support_problem(object(), call) is None

@@ -172,23 +172,16 @@ def support_problem(backend, call):
 
 
 def _takes_three(supports):
-    """Whether ``supports`` takes three positional arguments; a method's answer is kept per function (asking
-    inspect.signature on every call cost 0.4 s of a warm run)."""
-    function = getattr(supports, "__func__", None)
-    if function is None:
-        return _positional_parameters(supports) >= 3
-    try:
-        return _positional_parameters_cached(function) >= 4  # self and three
-    except TypeError:  # an unhashable function object
-        return _positional_parameters(supports) >= 3
+    """Whether ``supports`` takes three positional arguments (a method's self not counted)."""
+    function = getattr(supports, "__func__", supports)
+    return _positional_parameters(function) - (function is not supports) >= 3
 
 
+@functools.lru_cache(maxsize=64)
 def _positional_parameters(function):
+    """Asked once per function, not per call: inspect.signature on every call cost 0.4 s of a warm run."""
     return len([p for p in inspect.signature(function).parameters.values()
                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
-
-
-_positional_parameters_cached = functools.lru_cache(maxsize=64)(_positional_parameters)
 
 
 def _builtin(spec, device):

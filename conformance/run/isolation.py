@@ -68,21 +68,22 @@ class _Status:
     (time.monotonic, one clock for every process of the machine) its milliseconds (1/1024 s) above them."""
 
     STATES = ("working", "busy", "oracle")
+    TICKS = 1024  # per second
 
     def __init__(self, mp_context):
         self._cell = mp_context.RawValue("d", 0.0)
 
-    @staticmethod
-    def stamp(moment):
+    @classmethod
+    def stamp(cls, moment):
         """moment, floored to the status word's resolution (parent and worker compare stamps)."""
-        return math.floor(moment * 1024) / 1024
+        return math.floor(moment * cls.TICKS) / cls.TICKS
 
     def set(self, state):
-        self._cell.value = math.floor(time.monotonic() * 1024) * 4 + self.STATES.index(state)
+        self._cell.value = math.floor(time.monotonic() * self.TICKS) * 4 + self.STATES.index(state)
 
     def get(self):
         code = int(self._cell.value)
-        return self.STATES[code % 4], (code // 4) / 1024
+        return self.STATES[code % 4], (code // 4) / self.TICKS
 
 
 def _worker_main(connection, status, spec, device, cache_dir, tolerances_path, context, threads):

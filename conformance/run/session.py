@@ -51,7 +51,7 @@ class Session:
     def __init__(self, options, start_workers=False):
         self.options = options
         self.runner = Runner.from_options(options, None)
-        if start_workers:  # they import their framework while the cases load (0.5 s of a 7 s warm run)
+        if start_workers:  # they import their framework while the cases load (0.3 s of a 6.5 s warm run)
             self.runner.launch()
         try:
             self._select(options)
