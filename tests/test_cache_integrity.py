@@ -165,6 +165,23 @@ def test_an_entry_names_its_key_and_its_digest():
             unpack_arrays(bytearray(data), key)
 
 
+@pytest.mark.parametrize("shape", [[10**30], [2.0], ["x"], [9], [2, -1, 0]])
+def test_an_entry_whose_digest_is_right_and_whose_layout_is_impossible_is_damaged(shape):
+    """Whoever can write the cache can recompute a digest: a layout its bytes cannot hold must still be a damaged
+    entry, not an exception out of the read."""
+    packed = bytearray(pack_arrays({"x": np.arange(2.0)}, key="k"))
+    length = int.from_bytes(packed[4:8], "little")
+    header = json.loads(bytes(packed[8:8 + length]))
+    body = packed[store._padded(8 + length):]
+    header["arrays"][0][2] = shape
+    fields = {name: value for name, value in header.items() if name != "digest"}
+    head = json.dumps({**fields, "digest": store._digests(fields, body)[0]}).encode()
+    head = b"LCE2" + len(head).to_bytes(4, "little") + head
+    forged = head + bytes(store._padded(len(head)) - len(head)) + bytes(body)
+    with pytest.raises(DamagedEntry):
+        unpack_arrays(bytearray(forged), "k")
+
+
 def test_the_committed_manifest_of_inputs_is_current():
     committed = json.loads(MANIFEST_PATH.read_text())
     current = build_inputs()
