@@ -59,9 +59,15 @@ class TorchBackend:
         self.device, self.compile, self.name = device, compile, name
         self._compiled, self._dtype_support = {}, {}
 
-    def _compiled_function(self, function):
+    def _compiled_function(self, name, function):
         """torch.compile of a function, with shapes dynamic from the start; past dynamo's default of 8
-        recompilations per function it would run the rest of the corpus eagerly without saying so."""
+        recompilations per function it would run the rest of the corpus eagerly without saying so.
+
+        Compiled through a frame of its own (``_own_frame``): given a torch function, torch.compile wraps it in a
+        frame whose code object every such wrapper shares (torch/_dynamo/external_utils.py, ``wrap_inline``), so
+        dynamo's state for that code was shared by every function: once a compiled ``linear_cross_entropy``
+        raised on a wrong bias shape, dynamo skipped that code, and every function compiled afterwards in the
+        process ran eagerly without a word (docs/backends.md)."""
         config = self.torch._dynamo.config
         config.cache_size_limit = config.accumulated_cache_size_limit = 1 << 20
         if hasattr(config, "recompile_limit"):
@@ -70,7 +76,7 @@ class TorchBackend:
             # Fake-tensor propagation logs the full traceback of every error a case expects (a dim out of
             # range, a bad target) before re-raising it; the error reaches the check all the same.
             logging.getLogger("torch._subclasses.fake_tensor").setLevel(logging.CRITICAL)
-        return self.torch.compile(function, dynamic=True)
+        return self.torch.compile(_own_frame(name, function), dynamic=True)
 
     @property
     def capabilities(self):
@@ -168,7 +174,9 @@ class TorchBackend:
             return lambda *tensors: module(*tensors)
         target = getattr(self.namespace, function)
         if self.compile:
-            target = self._compiled.setdefault(function, self._compiled_function(target))
+            if function not in self._compiled:
+                self._compiled[function] = self._compiled_function(function, target)
+            target = self._compiled[function]
         return lambda *tensors: target(*tensors, **keyword, **kwargs)
 
     def run(self, call):
@@ -190,6 +198,8 @@ class TorchBackend:
             return outcome
         except Exception as error:  # noqa: BLE001 -- the implementation under test failed: a result, not a crash
             outcome.error = failure(error)
+            # dynamo may skip a frame that raised from then on (it runs eagerly): the next call compiles afresh
+            self._compiled.pop(call.function, None)
         else:
             if call.grad_output is not None:
                 self._backward(call, tensors, result, outcome)
@@ -210,6 +220,16 @@ class TorchBackend:
         except Exception as error:  # noqa: BLE001 -- any failure of the backward is a result
             outcome.grads, outcome.grad_dtypes = {}, {}
             outcome.grad_error = failure(error)
+
+
+def _own_frame(name, function):
+    """function(*args, **kwargs) behind a frame whose code object is this function's alone (named after it), so
+    that dynamo's cache, recompile counts and skip decisions for it are its own."""
+    def call(*args, **kwargs):
+        return function(*args, **kwargs)
+
+    call.__code__ = call.__code__.replace(co_name=name)  # a new code object, named for dynamo's logs
+    return call
 
 
 def _asked_outputs(call):
