@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conformance.backends import Call, load_backend  # noqa: E402
+from conformance.backends import Call, load_backend, torch_backend  # noqa: E402
 
 RNG = np.random.default_rng(0)
 WRONG_BIAS = Call("linear_cross_entropy", "float32", {
@@ -45,9 +45,36 @@ def test_a_compiled_call_that_raised_leaves_later_functions_compiled(compiled):
 
 def test_the_function_that_raised_is_compiled_again_on_its_next_call(compiled):
     compiled.run(WRONG_BIAS)
-    right = Call("linear_cross_entropy", "float32", dict(WRONG_BIAS.arrays, linear_bias=RNG.standard_normal(7)), {})
-    captured, error = _captured(compiled, right)
+    captured, error = _captured(compiled, RIGHT_BIAS)
     assert error is None and captured >= 1
+
+
+RIGHT_BIAS = Call("linear_cross_entropy", "float32", dict(WRONG_BIAS.arrays, linear_bias=RNG.standard_normal(7)), {})
+
+
+def _grad_fn_name(compiled, call):
+    """The type name of what the compiled function's result was made by: CompiledFunctionBackward when it ran
+    compiled, the eager operation's backward otherwise (a skipped frame and a cache hit both capture nothing)."""
+    tensors = {name: torch.from_numpy(array) for name, array in call.arrays.items()}
+    tensors["input"].requires_grad_()
+    result = compiled._compiled[call.function](tensors["input"], tensors["linear_weight"], tensors["target"],
+                                                linear_bias=tensors["linear_bias"])
+    return type(result.grad_fn).__name__
+
+
+def test_attempting_again_keeps_the_graphs_compiled_before_the_call_that_raised(compiled):
+    assert _captured(compiled, RIGHT_BIAS)[0] >= 1
+    compiled.run(WRONG_BIAS)
+    assert _captured(compiled, RIGHT_BIAS) == (0, None)  # nothing traced again
+    assert _grad_fn_name(compiled, RIGHT_BIAS) == "CompiledFunctionBackward"
+
+
+def test_without_dynamo_s_setter_the_function_that_raised_gets_a_new_frame(compiled, monkeypatch):
+    monkeypatch.setattr(torch_backend, "_skip_reset", lambda: None)  # a torch that offers none
+    compiled.run(RIGHT_BIAS)
+    compiled.run(WRONG_BIAS)
+    assert "linear_cross_entropy" not in compiled._compiled
+    assert _captured(compiled, RIGHT_BIAS)[0] >= 1
 
 
 def test_each_function_is_compiled_behind_a_frame_of_its_own(compiled):
