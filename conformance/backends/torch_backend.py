@@ -85,10 +85,12 @@ class TorchBackend:
         compiled function away instead cost 13 s of a 93 s warm run of the corpus, every graph of the function
         traced again."""
         compiled = self._compiled.get(function)
+        if compiled is None:  # eager torch, or not compiled yet: nothing to reset (and dynamo not imported)
+            return
         reset = _skip_reset()
-        if compiled is not None and reset is None:  # another torch: a new frame, compiled from scratch
+        if reset is None:  # another torch: a new frame, compiled from scratch
             del self._compiled[function]
-        elif compiled is not None:
+        else:
             reset(compiled._torchdynamo_orig_callable.__code__)
 
     @property
