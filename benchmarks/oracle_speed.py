@@ -111,9 +111,9 @@ def speed_table(rows_per_c, prec):
 
 def print_speed_table(rows):
     header = ("function", "C", "elements", "mpmath el/s", "arb el/s", "arb/mpmath", "arb el/s (mpf out)",
-              "bare mpmath lse el/s", "arb/bare", "bare arb lse el/s")
+              "bare mpmath lse el/s", "arb/bare", "mpf out/bare", "bare arb lse el/s")
     cells = [header] + [(f, f"{c}", f"{e}", f"{m:,.0f}", f"{a:,.0f}", f"{a / m:.1f}x", f"{p:,.0f}", f"{b:,.0f}",
-                         f"{a / b:.1f}x", f"{ba:,.0f}") for f, c, e, m, a, p, b, ba in rows]
+                         f"{a / b:.1f}x", f"{p / b:.2f}x", f"{ba:,.0f}") for f, c, e, m, a, p, b, ba in rows]
     _print_cells(cells)
 
 

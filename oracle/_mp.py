@@ -10,6 +10,7 @@ from typing import NamedTuple
 import mpmath
 import numpy as np
 from mpmath import mp
+from mpmath.libmp import fnan, mpf_abs, mpf_ge
 
 from .errors import InputDtypeError
 
@@ -148,7 +149,18 @@ def object_array(values, shape):
 
 
 def _at_least_abs(scale, value):
-    return scale if mpmath.isnan(value) or scale >= abs(value) else abs(value)
+    """max(scale, |value|), scale where value is NaN; on mpmath's raw tuples (the mpf operators cost 3x more)."""
+    raw_value = value._mpf_
+    if raw_value == fnan:
+        return scale
+    magnitude = mpf_abs(raw_value)
+    if scale._mpf_ == magnitude or mpf_ge(scale._mpf_, magnitude):
+        return scale
+    if magnitude is raw_value:
+        return value
+    exact = object.__new__(mpmath.mpf)  # mpf(tuple) and abs(mpf) would round to mp.prec
+    exact._mpf_ = magnitude
+    return exact
 
 
 _scale_floor = np.frompyfunc(_at_least_abs, 2, 1)

@@ -59,6 +59,40 @@ def test_results_are_mpf_arrays_on_every_engine(rng):
         assert all(type(v) is mpmath.mpf for v in certified.input.scale.flat)
 
 
+def test_a_midpoint_becomes_the_mpf_python_flint_itself_would_give(rng):
+    """The arb engine builds each public mpf from the midpoint's mantissa and exponent (2x faster than
+    python-flint's own _mpf_): the same normalised tuple, at any precision, without rounding to mp.prec."""
+    to_mpf = oracle._engine.resolve_engine("arb").to_mpf
+    balls = [flint.arb(0), flint.arb(1), flint.arb(-3), flint.arb(2) ** 200, flint.arb(2) ** -1070]
+    for prec in (64, 128, 512):
+        with flint.ctx.workprec(prec):
+            balls += [flint.arb(float(x)).exp() / 3 for x in rng.normal(size=50) * 50]
+            balls += [-ball for ball in balls[-50:]]
+    with mpmath.workprec(53):  # a narrow mp.prec must not round what is converted
+        for ball in balls:
+            converted = to_mpf(ball)
+            assert type(converted) is mpmath.mpf and converted._mpf_ == ball._mpf_, ball
+
+
+@pytest.mark.parametrize("value, scale, floored", [
+    (3.0, 5.0, 5.0), (-3.0, 5.0, 5.0), (-7.0, 5.0, 7.0), (7.0, 5.0, 7.0), (-5.0, 5.0, 5.0), (0.0, 0.0, 0.0),
+    (NAN, 2.0, 2.0), (NAN, NAN, NAN), (2.0, NAN, 2.0), (-INF, 1.0, INF), (INF, INF, INF)])
+def test_a_public_scale_is_never_below_the_values_magnitude(value, scale, floored):
+    from oracle._mp import wrap
+    _, [result] = wrap(np.array([mpmath.mpf(value)], dtype=object), np.array([mpmath.mpf(scale)], dtype=object),
+                       return_scale=True)
+    assert type(result) is mpmath.mpf and (result == floored or (mpmath.isnan(result) and math.isnan(floored)))
+
+
+def test_a_scale_floored_at_a_wide_value_keeps_every_bit_of_it():
+    from oracle._mp import wrap
+    with mpmath.workprec(200):
+        value = -(1 + mpmath.ldexp(1, -150))
+    with mpmath.workprec(53):
+        _, [result] = wrap(np.array([value], dtype=object), np.array([mpmath.mpf(1)], dtype=object), True)
+    assert result._mpf_ == (0,) + value._mpf_[1:] and result != 1
+
+
 def test_arb_keeps_the_callers_precisions(rng):
     flint_before, mp_before = flint.ctx.prec, mpmath.mp.prec
     oracle.certify(oracle.softmax, rng.normal(size=(2, 3)), 1, prec=300, engine="arb")
