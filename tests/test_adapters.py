@@ -145,3 +145,42 @@ def test_the_jax_backend_keeps_compiled_operations_in_jax_own_cache(setting, tmp
                             "JaxBackend; JaxBackend(); print(jax.config.jax_compilation_cache_dir)"],
                            env=dict(environment, LOSS_CONFORMANCE_JAX_CACHE=where), capture_output=True, text=True)
     assert shown.stdout.strip() == (where if setting == "dir" else "None"), shown.stderr[-500:]
+
+
+LOWER_TWICE = """
+import jax, jax.numpy as jnp, numpy as np, optax
+jax.config.update("jax_enable_x64", True)
+def texts():
+    out, contexts = [], []
+    for dtype in (jnp.float64, jnp.float32, jnp.float16, jnp.bfloat16):
+        x, t = jnp.asarray(np.linspace(-3, 3, 12).reshape(3, 4), dtype), jnp.array([0, 3, 1])
+        for f in (lambda x: jax.nn.log_softmax(x, axis=1),
+                  lambda x: jax.vjp(lambda y: optax.losses.softmax_cross_entropy_with_integer_labels(y, t).mean(),
+                                    x)[1](jnp.ones((), x.dtype))):
+            lowered = jax.jit(f).lower(x)
+            out.append(lowered.as_text(debug_info=True))
+            contexts.append(lowered.compiler_ir().context)
+    return out, contexts
+from conformance.backends.jax_backend import JaxBackend
+lowered = []
+for reusing in (False, True):  # texts() called from one line: its location is in the modules' debug info
+    if reusing:
+        JaxBackend()
+    lowered.append(texts())
+(fresh, fresh_contexts), (reused, reused_contexts) = lowered
+assert fresh == reused, "the module lowered differs in a reused context"
+assert len({id(c) for c in fresh_contexts}) == len(fresh), "jax made a context per lowering before"
+assert all(c == reused_contexts[0] for c in reused_contexts), "the backend's lowerings share a context"
+print("same", len(fresh))
+"""
+
+
+def test_the_jax_backend_lowers_the_same_modules_into_a_reused_context():
+    """Making an MLIR context per lowering was about half of a warm JAX run: the backend reuses one for up to
+    LOWERINGS_PER_CONTEXT lowerings. The modules (with their debug locations) must be the same text, so that what
+    XLA compiles, and jax's cache key of it, are unchanged. A fresh interpreter: the change is process-wide."""
+    pytest.importorskip("jax", reason='the jax adapter needs pip install "loss-conformance[jax]"')
+    import subprocess
+
+    shown = subprocess.run([sys.executable, "-c", LOWER_TWICE], capture_output=True, text=True)
+    assert shown.returncode == 0 and shown.stdout.strip() == "same 8", shown.stderr[-2000:]
