@@ -150,11 +150,13 @@ def object_array(values, shape):
 
 def _at_least_abs(scale, value):
     """max(scale, |value|), scale where value is NaN; on mpmath's raw tuples (the mpf operators cost 3x more)."""
-    raw_value = value._mpf_
+    raw_value, raw_scale = getattr(value, "_mpf_", None), getattr(scale, "_mpf_", None)
+    if raw_value is None or raw_scale is None:  # not mpf (no oracle result is): mpmath's operators decide
+        return scale if mpmath.isnan(value) or scale >= abs(value) else abs(value)
     if raw_value == fnan:
         return scale
     magnitude = mpf_abs(raw_value)
-    if scale._mpf_ == magnitude or mpf_ge(scale._mpf_, magnitude):
+    if raw_scale == magnitude or mpf_ge(raw_scale, magnitude):
         return scale
     if magnitude is raw_value:
         return value

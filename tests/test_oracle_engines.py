@@ -84,6 +84,12 @@ def test_a_public_scale_is_never_below_the_values_magnitude(value, scale, floore
     assert type(result) is mpmath.mpf and (result == floored or (mpmath.isnan(result) and math.isnan(floored)))
 
 
+def test_a_scale_floor_given_numbers_that_are_not_mpf_still_answers():
+    from oracle._mp import wrap
+    _, floored = wrap(np.array([-3, 2], dtype=object), np.array([mpmath.mpf(2), 5], dtype=object), True)
+    assert floored.tolist() == [3, 5]
+
+
 def test_a_scale_floored_at_a_wide_value_keeps_every_bit_of_it():
     from oracle._mp import wrap
     with mpmath.workprec(200):

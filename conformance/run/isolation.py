@@ -113,7 +113,7 @@ def _quick_exit():
 def _serve(connection, status, spec, device, cache_dir, tolerances_path, context, threads):
     # Before the backend imports torch: workers that each used every core would slow each other down. Inductor's
     # compile pool likewise (its default is a process per core in every worker): with one core per worker it
-    # compiles in the worker, the same code, 10% faster cold (docs/backends.md).
+    # compiles in the worker, the same code, 4-10% faster cold (docs/backends.md).
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TORCHINDUCTOR_COMPILE_THREADS"):
         os.environ.setdefault(variable, str(threads))
     try:
