@@ -18,11 +18,10 @@ import mpmath
 import numpy as np
 
 from ._engine_signals import EngineUnavailableError, Undecided
-from ._mp import _scalar_to_mpf
+from ._mp import _scalar_to_mpf, exact_mpf
 
 MINIMUM_VERSION = (0, 9)
 SHORT_SUM = 8  # up to this many terms a plain loop; longer sums go through arb_dot (one rounding)
-_new_object = object.__new__  # mpf's own __new__ parses its argument: 1 us more per number
 _from_man_exp = mpmath.libmp.from_man_exp  # gmpy2's C normaliser where mpmath runs on gmpy2
 
 
@@ -214,9 +213,7 @@ class ArbEngine:
         if isinstance(value, Special):
             return mpmath.mpf(value.value)
         mantissa, exponent = value.mid().man_exp()
-        result = _new_object(mpmath.mpf)
-        result._mpf_ = _from_man_exp(int(mantissa), int(exponent))
-        return result
+        return exact_mpf(_from_man_exp(int(mantissa), int(exponent)))
 
 
 def _wide_differences(row, origin, prec):

@@ -148,6 +148,14 @@ def object_array(values, shape):
     return array.reshape(shape)
 
 
+def exact_mpf(raw):
+    """An mpf holding mpmath's raw tuple as it is: mpf(tuple), abs() and mpf's constructor round to mp.prec, and
+    the constructor's parsing costs 1 us more per number."""
+    number = object.__new__(mpmath.mpf)
+    number._mpf_ = raw
+    return number
+
+
 def _at_least_abs(scale, value):
     """max(scale, |value|), scale where value is NaN; on mpmath's raw tuples (the mpf operators cost 3x more)."""
     raw_value, raw_scale = getattr(value, "_mpf_", None), getattr(scale, "_mpf_", None)
@@ -156,13 +164,9 @@ def _at_least_abs(scale, value):
     if raw_value == fnan:
         return scale
     magnitude = mpf_abs(raw_value)
-    if raw_scale == magnitude or mpf_ge(raw_scale, magnitude):
+    if mpf_ge(raw_scale, magnitude):
         return scale
-    if magnitude is raw_value:
-        return value
-    exact = object.__new__(mpmath.mpf)  # mpf(tuple) and abs(mpf) would round to mp.prec
-    exact._mpf_ = magnitude
-    return exact
+    return value if magnitude is raw_value else exact_mpf(magnitude)
 
 
 _scale_floor = np.frompyfunc(_at_least_abs, 2, 1)

@@ -72,7 +72,7 @@ def _reused_ir_contexts():
         local.uses += 1
         return local.context
 
-    reused_context.reused, reused_context.original = True, make
+    reused_context.reused = True
     mlir.make_ir_context = reused_context
 
 
