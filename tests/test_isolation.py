@@ -1,7 +1,7 @@
 """Isolation: a backend that hangs, dies, raises or returns garbage fails only its own case, and the run goes on.
 
 The backends are tiny torch.nn.functional-compatible modules written to a temporary directory, which is put on
-sys.path and on PYTHONPATH (workers are spawned processes). Every run uses isolated workers (jobs=1).
+sys.path and on PYTHONPATH (workers are fresh processes, not forks of the test process). Every run uses isolated workers (jobs=1).
 """
 import contextlib
 import json
@@ -261,13 +261,35 @@ def test_workers_launched_beyond_the_work_are_stopped_when_it_starts(tmp_path):
     (path,) = write_cases(tmp_path, ["softmax"])
     session = Session(RunOptions(case_paths=(path,), jobs=2, cache_dir=None, xfail_paths=()), start_workers=True)
     try:
-        assert len(multiprocessing.active_children()) == 2  # both launched while the case loaded
+        # both launched while the case loaded (a thread awaits the fork server: they appear as it forks them)
+        deadline = time.monotonic() + 120
+        while len(multiprocessing.active_children()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(multiprocessing.active_children()) == 2
         alive = []
         records, _ = session.run(lambda result: alive.append(len(multiprocessing.active_children())))
         assert records and all(r["status"] == "passed" for r in records)
         assert alive == [1]  # one pair: one worker is enough, the other was stopped
     finally:
         session.runner.close()
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(), reason="workers are spawned here")
+def test_a_worker_the_fork_server_cannot_start_is_a_start_error(tmp_path, monkeypatch):
+    """Workers launched early start in a thread (each start waits for the fork server's imports): a start that
+    fails there is reported when the workers are awaited, as a start error, and nothing is left running."""
+    from conformance.run import isolation
+
+    def refused(*_):
+        raise ConnectionRefusedError("the server is gone")
+
+    monkeypatch.setattr(isolation, "_Worker", refused)
+    (path,) = write_cases(tmp_path, ["softmax"])
+    session = Session(RunOptions(case_paths=(path,), jobs=2, cache_dir=None, xfail_paths=()), start_workers=True)
+    with pytest.raises(WorkerStartError, match="could not be started: ConnectionRefusedError: the server is gone"):
+        session.open()
+    session.runner.close()
     assert not multiprocessing.active_children()
 
 

@@ -15,13 +15,13 @@ and is not in a backend call must mark progress (a record, "busy", or "oracle" w
 oracle call) within ``oracle_timeout`` seconds. Past it the worker is killed and the case ends as a case error
 ("error", not a backend failure) in the dtype in hand and in those it had left: the oracle is as slow in each.
 Workers ignore SIGINT (from the moment they start): Ctrl-C reaches the whole process group, and the parent alone
-handles it, with one line.
+handles it, with one line. They are forked from a fork server that imported the harness, and torch for the
+built-in backends, once (startup.py).
 """
 import atexit
 import contextlib
 import json
 import math
-import multiprocessing
 import os
 import signal
 import sys
@@ -37,10 +37,12 @@ from ..expected import OracleCache
 from ..expected.store import add_cache_stats
 from ..verdict.results import make_record
 from ..verdict.tolerances import Tolerances
+from .startup import apply_thread_share, start_server, worker_context
 from .tasks import TaskQueue, affinity
 
 
 POLL_S = 0.1  # how often the parent reads the workers' status words while it waits: how late a timeout may fire
+START_S = 600  # how long a worker may take to start and load its backend
 
 
 class WorkerStartError(BackendLoadError):
@@ -111,11 +113,7 @@ def _quick_exit():
 
 
 def _serve(connection, status, spec, device, cache_dir, tolerances_path, context, threads):
-    # Before the backend imports torch: workers that each used every core would slow each other down. Inductor's
-    # compile pool likewise (its default is a process per core in every worker): with one core per worker it
-    # compiles in the worker, the same code, 4-10% faster cold (docs/backends.md).
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TORCHINDUCTOR_COMPILE_THREADS"):
-        os.environ.setdefault(variable, str(threads))
+    apply_thread_share(threads)
     try:
         backend = load_backend(spec, device, context.get("world"))
         cache = OracleCache(cache_dir, verify=context.get("verify_cache", 0.0))
@@ -198,21 +196,22 @@ class WorkerPool:
         threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
         self._arguments = (spec, device, str(cache_dir) if cache_dir else None,
                            str(tolerances_path) if tolerances_path else None, context, threads)
-        self._mp = multiprocessing.get_context("spawn")  # never fork a process that may hold CUDA or threads
+        self._mp = worker_context(spec)  # never a fork of this process, which may hold CUDA or threads
         self.jobs, self.timeout, self.context = max(1, jobs), timeout, context
         self.oracle_timeout = ORACLE_TIMEOUT_S if oracle_timeout is None else oracle_timeout
         self.backend_description, self.cache_stats = None, add_cache_stats({}, {})
         self.declared = {}  # the backend's declared design choices (backends.declared_choices)
         self._workers, self._launched = None, []  # awaited workers; started ones not yet awaited (launch)
+        self._launching = None  # the thread starting them, where starting one waits for the fork server
 
     def _start(self):
         return self._ready(_Worker(self._mp, self._arguments))
 
     def _ready(self, worker):
         """The worker, once it has loaded the backend; WorkerStartError (the worker stopped) if it cannot."""
-        if not worker.connection.poll(600):
+        if not worker.connection.poll(START_S):
             worker.stop(kill=True)
-            raise WorkerStartError("a worker did not start within 600 s")
+            raise WorkerStartError(f"a worker did not start within {START_S} s")
         try:
             message = worker.connection.recv()
         except EOFError:
@@ -249,17 +248,48 @@ class WorkerPool:
             yield case, dtype, [record], {}
 
     def launch(self):
-        """Start ``jobs`` worker processes without waiting for them: they import their framework (a second or
-        so each) while the caller does other work; open() awaits them."""
-        if not self._workers and not self._launched:
+        """Start ``jobs`` worker processes without waiting for them: they (or the fork server they are forked
+        from) import their framework while the caller does other work; open() awaits them."""
+        if self._workers or self._launched or self._launching:
+            return
+        if self._mp.get_start_method() != "forkserver":
             self._launched = [_Worker(self._mp, self._arguments) for _ in range(self.jobs)]
+            return
+        with _sigint_ignored():  # the server, and the workers forked from it, inherit the ignored Ctrl-C
+            start_server(self._mp)
+        # A start returns once the server has forked the worker, after its imports: wait in a thread
+        self._launching = threading.Thread(target=self._start_launched, daemon=True)
+        self._launching.start()
+
+    def _start_launched(self):
+        try:
+            for _ in range(self.jobs):
+                self._launched.append(_Worker(self._mp, self._arguments))
+        except Exception as error:  # noqa: BLE001 -- open() reports it
+            self._launched.append(error)
+
+    def _await_launched(self):
+        """The workers launch() started, once started; WorkerStartError if the fork server could not start one."""
+        if self._launching is not None:
+            self._launching.join(START_S)
+            if self._launching.is_alive():
+                raise WorkerStartError(f"the fork server did not start a worker within {START_S} s")
+            self._launching = None
+        launched, self._launched = self._launched, []
+        errors = [item for item in launched if isinstance(item, Exception)]
+        workers = [item for item in launched if not isinstance(item, Exception)]
+        if errors:
+            for worker in workers:
+                worker.stop(kill=True)
+            raise WorkerStartError(f"a worker could not be started: {type(errors[0]).__name__}: {errors[0]}")
+        return workers
 
     def open(self, workers=None):
         """Start the workers (``jobs`` of them, or fewer when there is less work) and await them; a no-op when
         already open. Workers launched beyond what the work needs are stopped."""
         if not self._workers:
             wanted = max(1, min(self.jobs, workers or self.jobs))
-            launched, self._launched = self._launched, []
+            launched = self._await_launched()
             for extra in launched[wanted:]:
                 extra.stop(kill=True)
             # All started at once, then awaited: each spends a second or two importing its framework
@@ -283,9 +313,13 @@ class WorkerPool:
         workers = list(self._workers or ())
         for worker in workers:
             worker.ask_to_stop(kill=worker.task is not None)
-        for worker in self._launched:  # launched, never awaited
+        if self._launching is not None:
+            self._launching.join(START_S)
+            self._launching = None
+        launched = [worker for worker in self._launched if isinstance(worker, _Worker)]  # never awaited
+        for worker in launched:
             worker.ask_to_stop(kill=True)
-        for worker in workers + self._launched:
+        for worker in workers + launched:
             worker.await_stop()
         self._workers, self._launched = None, []
 

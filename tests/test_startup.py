@@ -1,0 +1,63 @@
+"""How workers start (conformance/run/startup.py): forked from a fork server that imported torch once for the
+built-in torch backends, told their thread share afterwards, and always in the environment their pool started in."""
+import multiprocessing
+import os
+import sys
+
+import pytest
+
+from conformance.run import startup
+
+pytestmark = pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(),
+                                reason="no fork server on this platform: workers are spawned")
+
+
+def _report(connection, threads):
+    """In the worker: what it found imported when it started, then its torch threads once told its share."""
+    found = {name: name in sys.modules for name in ("torch", "sympy")}
+    startup.apply_thread_share(threads)
+    import torch
+
+    connection.send((found, torch.get_num_threads(), os.environ.get("LC_TEST_STARTUP")))
+    connection.close()
+
+
+def _start_and_hear(spec, threads=1):
+    context = startup.worker_context(spec)
+    ours, theirs = context.Pipe()
+    process = context.Process(target=_report, args=(theirs, threads))
+    process.start()
+    theirs.close()
+    try:
+        return context.get_start_method(), ours.recv()
+    finally:
+        process.join(timeout=60)
+
+
+def test_a_torch_worker_starts_with_torch_imported_and_computes_with_its_share_of_the_cores(monkeypatch):
+    """The fork server imported torch (and the sympy its first autograd call needs) before the worker was forked;
+    it did so with OMP_NUM_THREADS unset (torch then takes every core), and the worker still computes on one."""
+    for name in startup.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    method, (found, threads, _) = _start_and_hear("torch", threads=1)
+    assert method == "forkserver"
+    assert found == {"torch": True, "sympy": True}
+    assert threads == 1
+
+
+def test_another_backend_is_not_given_torch():
+    """Only the built-in torch backends have torch imported for them: a worker of another framework would carry
+    torch's import for nothing (and the parent never imports a backend's module to find out)."""
+    _, (found, _, _) = _start_and_hear("lc_some.namespace")
+    assert found == {"torch": False, "sympy": False}
+
+
+def test_a_worker_sees_the_environment_its_pool_started_in(monkeypatch):
+    """The server is one per process and hands its environment to every worker it forks: when the environment has
+    changed since it started (a test, a plugin session), it is started afresh, as a spawned worker would see it."""
+    monkeypatch.setenv("LC_TEST_STARTUP", "first")
+    assert _start_and_hear("torch")[1][2] == "first"
+    monkeypatch.setenv("LC_TEST_STARTUP", "second")
+    assert _start_and_hear("torch")[1][2] == "second"
+    monkeypatch.delenv("LC_TEST_STARTUP")
+    assert _start_and_hear("torch")[1][2] is None
