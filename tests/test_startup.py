@@ -12,20 +12,22 @@ pytestmark = pytest.mark.skipif("forkserver" not in multiprocessing.get_all_star
                                 reason="no fork server on this platform: workers are spawned")
 
 
-def _report(connection, threads):
-    """In the worker: what it found imported when it started, then its torch threads once told its share."""
-    found = {name: name in sys.modules for name in ("torch", "sympy")}
-    startup.apply_thread_share(threads)
+def _report(connection):
+    """In the worker: what it found imported when it started, its thread settings, and a variable of the test."""
+    found = {name: name in sys.modules for name in ("torch", "sympy", "jax")}
     import torch
 
-    connection.send((found, torch.get_num_threads(), os.environ.get("LC_TEST_STARTUP")))
+    threads = (os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads())
+    connection.send((found, threads, os.environ.get("LC_TEST_STARTUP")))
     connection.close()
 
 
 def _start_and_hear(spec, threads=1):
-    context = startup.worker_context(spec)
+    """Start a worker as the pool does (the server first, in the main thread); what it reports."""
+    context = startup.worker_context(spec, threads)
+    startup.start_server(context)
     ours, theirs = context.Pipe()
-    process = context.Process(target=_report, args=(theirs, threads))
+    process = context.Process(target=_report, args=(theirs,))
     process.start()
     theirs.close()
     try:
@@ -34,22 +36,32 @@ def _start_and_hear(spec, threads=1):
         process.join(timeout=60)
 
 
-def test_a_torch_worker_starts_with_torch_imported_and_computes_with_its_share_of_the_cores(monkeypatch):
-    """The fork server imported torch (and the sympy its first autograd call needs) before the worker was forked;
-    it did so with OMP_NUM_THREADS unset (torch then takes every core), and the worker still computes on one."""
+def test_a_torch_worker_starts_with_torch_imported_on_its_share_of_the_cores(monkeypatch):
+    """The fork server imported torch (and the sympy its first autograd call needs) before the worker was forked,
+    with the worker's thread share in its environment: torch and numpy's BLAS read it when they load, so a server
+    started without it ran every worker on all the cores."""
     for name in startup.THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     method, (found, threads, _) = _start_and_hear("torch", threads=1)
     assert method == "forkserver"
-    assert found == {"torch": True, "sympy": True}
-    assert threads == 1
+    assert found == {"torch": True, "sympy": True, "jax": False}
+    assert threads == ("1", 1)
+    assert "OMP_NUM_THREADS" not in os.environ  # the parent's own environment is left as it was
 
 
 def test_another_backend_is_not_given_torch():
     """Only the built-in torch backends have torch imported for them: a worker of another framework would carry
     torch's import for nothing (and the parent never imports a backend's module to find out)."""
     _, (found, _, _) = _start_and_hear("lc_some.namespace")
-    assert found == {"torch": False, "sympy": False}
+    assert found == {"torch": False, "sympy": False, "jax": False}
+
+
+def test_a_jax_worker_starts_with_jax_imported():
+    """jax's import (1.8 s) starts no thread and no backend (those come with its first computation): the server
+    imports it for the jax adapter."""
+    pytest.importorskip("jax")
+    _, (found, _, _) = _start_and_hear("jax")
+    assert found == {"torch": False, "sympy": False, "jax": True}
 
 
 def test_a_worker_sees_the_environment_its_pool_started_in(monkeypatch):

@@ -37,7 +37,7 @@ from ..expected import OracleCache
 from ..expected.store import add_cache_stats
 from ..verdict.results import make_record
 from ..verdict.tolerances import Tolerances
-from .startup import apply_thread_share, start_server, worker_context
+from .startup import apply_thread_share, sigint_ignored, start_server, worker_context
 from .tasks import TaskQueue, affinity
 
 
@@ -47,22 +47,6 @@ START_S = 600  # how long a worker may take to start and load its backend
 
 class WorkerStartError(BackendLoadError):
     """A worker could not load the backend, or did not start (the message carries why)."""
-
-
-
-
-@contextlib.contextmanager
-def _sigint_ignored():
-    """SIGINT ignored while a worker process starts: the ignored disposition is inherited across exec, and Python
-    then installs no KeyboardInterrupt handler, so a Ctrl-C during the worker's start-up prints no traceback."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class _Status:
@@ -154,7 +138,7 @@ class _Worker:
         self.connection, child = mp_context.Pipe()
         self.status = _Status(mp_context)
         self.process = mp_context.Process(target=_worker_main, args=(child, self.status) + arguments, daemon=True)
-        with _sigint_ignored():
+        with sigint_ignored():
             self.process.start()
         child.close()
         self.task = None  # (case, remaining dtypes, whether this is the re-run of a pair whose worker died)
@@ -196,7 +180,7 @@ class WorkerPool:
         threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
         self._arguments = (spec, device, str(cache_dir) if cache_dir else None,
                            str(tolerances_path) if tolerances_path else None, context, threads)
-        self._mp = worker_context(spec)  # never a fork of this process, which may hold CUDA or threads
+        self._mp = worker_context(spec, threads)  # never a fork of this process, which may hold CUDA or threads
         self.jobs, self.timeout, self.context = max(1, jobs), timeout, context
         self.oracle_timeout = ORACLE_TIMEOUT_S if oracle_timeout is None else oracle_timeout
         self.backend_description, self.cache_stats = None, add_cache_stats({}, {})
@@ -205,7 +189,14 @@ class WorkerPool:
         self._launching = None  # the thread starting them, where starting one waits for the fork server
 
     def _start(self):
+        self._start_server()
         return self._ready(_Worker(self._mp, self._arguments))
+
+    def _start_server(self):
+        """Start the fork server where the workers come from one, in this (the main) thread: the server, and the
+        workers forked from it, inherit the ignored Ctrl-C, and its environment is set up here alone."""
+        with sigint_ignored():
+            start_server(self._mp)
 
     def _ready(self, worker):
         """The worker, once it has loaded the backend; WorkerStartError (the worker stopped) if it cannot."""
@@ -255,8 +246,7 @@ class WorkerPool:
         if self._mp.get_start_method() != "forkserver":
             self._launched = [_Worker(self._mp, self._arguments) for _ in range(self.jobs)]
             return
-        with _sigint_ignored():  # the server, and the workers forked from it, inherit the ignored Ctrl-C
-            start_server(self._mp)
+        self._start_server()
         # A start returns once the server has forked the worker, after its imports: wait in a thread
         self._launching = threading.Thread(target=self._start_launched, daemon=True)
         self._launching.start()
@@ -293,6 +283,7 @@ class WorkerPool:
             for extra in launched[wanted:]:
                 extra.stop(kill=True)
             # All started at once, then awaited: each spends a second or two importing its framework
+            self._start_server()
             launched = launched[:wanted] + [_Worker(self._mp, self._arguments) for _ in range(wanted - len(launched))]
             try:
                 self._workers = [self._ready(worker) for worker in launched]

@@ -1,38 +1,44 @@
-"""How worker processes start: forked from multiprocessing's fork server, which has imported the harness and, for
-the built-in torch backends, torch, once for the whole run.
+"""How worker processes start: forked from multiprocessing's fork server, which has imported the harness and the
+framework of a built-in backend (torch, jax) once for the whole run.
 
 Spawned afresh, every worker imported them itself (torch alone takes 0.7-2 s of CPU, and its first autograd call
 imports sympy), while the parent loaded the cases on the same cores. The fork server is a fresh interpreter (not a
 copy of the parent, which may hold threads or CUDA); what it imports starts no thread of its own (numpy's BLAS
-pool shuts itself down around a fork) and does not initialise CUDA, so forking it is safe. Measured on a warm
-default run, 2 cores, alternating: docs/architecture.md.
+pool shuts itself down around a fork) and does not initialise CUDA, so forking it is safe. It starts with the
+workers' thread share in its environment, which numpy's BLAS and torch read as they load. Measured, alternating
+with spawned workers: docs/architecture.md.
 
 multiprocessing keeps one fork server per process. A worker must see the environment its pool started in, as a
 spawned one does (a test or a plugin session may change it between runs), and the server's imports read it: so the
-server is started afresh when a pool wants other modules or the environment has changed since it started.
+server is started afresh when a pool wants other modules, another thread share or another environment.
 Where there is no fork server (Windows), or this Python offers no way to stop one, workers are spawned.
 """
+import contextlib
 import multiprocessing
 import multiprocessing.forkserver
 import os
-import sys
+import signal
+import threading
 
 # Imported by every worker before its first case: the harness (the worker's own module pulls in the rest)
 HARNESS = ("__main__", "conformance.run.isolation")
-# What the built-in torch backends import besides: torch, and what torch.autograd.grad imports on its first
-# call (symbolic shapes and sympy: 0.36 s on a fast machine). Not inductor: it may start a compile pool.
+# What the built-in backends import besides: torch, and what torch.autograd.grad imports on its first
+# call (symbolic shapes and sympy: 0.36 s on a fast machine), but not inductor, which may start a compile pool
 FRAMEWORKS = {"torch": ("torch", "torch.nn.functional", "torch.fx.experimental.symbolic_shapes")}
 FRAMEWORKS["torch-compile"] = FRAMEWORKS["torch"]
+FRAMEWORKS["jax"] = ("jax", "jax.numpy", "optax")  # 1.8 s; jax starts its threads with its first computation
 # Set to each worker's share of the cores, unless the user set them
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TORCHINDUCTOR_COMPILE_THREADS")
 
-_server_started_with = None  # (modules, environment) of the fork server this module last started
+_server_started_with = None  # (modules, environment) of the fork server this module last arranged
 
 
-def worker_context(spec):
-    """The multiprocessing context that starts a pool's workers for the backend ``spec``: a fork server that has
-    imported what such a worker needs, or spawn where that is not available."""
-    if "forkserver" not in multiprocessing.get_all_start_methods() or not _server_importing(preload(spec)):
+def worker_context(spec, threads):
+    """The multiprocessing context that starts a pool's workers for the backend ``spec``, each computing with
+    ``threads`` threads: a fork server that has imported what such a worker needs, or spawn where there is none."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    if not _server_importing(preload(spec), thread_share(os.environ, threads)):
         return multiprocessing.get_context("spawn")
     return multiprocessing.get_context("forkserver")
 
@@ -43,13 +49,22 @@ def preload(spec):
     return HARNESS + FRAMEWORKS.get(spec, ())
 
 
-def _server_importing(modules):
-    """Arrange for the fork server to be one that imports ``modules`` in the current environment (started on the
-    next worker start); False where a running server of another kind cannot be stopped."""
+def thread_share(environment, threads):
+    """``environment`` with each worker's share of the cores for the thread variables the user did not set:
+    workers that each used every core slowed each other down, and so did inductor's compile pool (its default, a
+    process per core in every worker, was 4-10% slower cold: docs/backends.md). numpy's BLAS and torch read
+    them when they load, in the fork server: a server started without them ran every worker's BLAS on two
+    threads (a cold run took 10-20% more CPU)."""
+    return dict({variable: str(threads) for variable in THREAD_VARIABLES}, **environment)
+
+
+def _server_importing(modules, environment):
+    """Arrange for the fork server to be one that imports ``modules`` in ``environment`` (start_server starts
+    it); False where a running server of another kind cannot be stopped."""
     global _server_started_with
-    wanted = (modules, dict(os.environ))
+    wanted = (modules, environment)
     if _server_started_with == wanted:
-        return True  # the same server (multiprocessing starts it again with the same modules if it died)
+        return True  # the same server (start_server starts it again if it died)
     server = multiprocessing.forkserver._forkserver  # noqa: SLF001 -- the process's one server; no public handle
     if getattr(server, "_forkserver_pid", None) is not None:
         stop = getattr(server, "_stop", None)
@@ -61,19 +76,37 @@ def _server_importing(modules):
     return True
 
 
-def apply_thread_share(threads):
-    """In a worker, before its backend loads: each worker computes with its share of the cores (workers that each
-    used every core slowed each other down), and so does inductor's compile pool (its default, a process per core
-    in every worker, was 4-10% slower cold: docs/backends.md). A value the user set is kept. torch, when the fork
-    server imported it, read OMP_NUM_THREADS then, so it is told again."""
-    for variable in THREAD_VARIABLES:
-        os.environ.setdefault(variable, str(threads))
-    torch = sys.modules.get("torch")
-    if torch is not None and os.environ["OMP_NUM_THREADS"].isdigit():
-        torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
-
-
 def start_server(context):
-    """Start the fork server now, if ``context`` uses one, so that its imports overlap the caller's work."""
-    if context.get_start_method() == "forkserver":
+    """Start the fork server, if ``context`` uses one and it is not running, in the environment arranged for it
+    (multiprocessing starts it in this process's own): before every worker start, since a start would otherwise
+    start it in the wrong environment, and early, so that its imports overlap the caller's work."""
+    if context.get_start_method() != "forkserver":
+        return
+    added = {name: value for name, value in _server_started_with[1].items() if name not in os.environ}
+    os.environ.update(added)
+    try:
         multiprocessing.forkserver.ensure_running()
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+def apply_thread_share(threads):
+    """In a worker, before its backend loads: the thread variables of thread_share (a spawned worker has only
+    its parent's environment)."""
+    os.environ.update(thread_share(os.environ, threads))
+
+
+@contextlib.contextmanager
+def sigint_ignored():
+    """SIGINT ignored while a worker process (or the fork server) starts: the ignored disposition is inherited
+    across exec and fork, and Python then installs no KeyboardInterrupt handler, so a Ctrl-C during the start-up
+    prints no traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
