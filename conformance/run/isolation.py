@@ -181,6 +181,7 @@ class WorkerPool:
         self._arguments = (spec, device, str(cache_dir) if cache_dir else None,
                            str(tolerances_path) if tolerances_path else None, context, threads)
         self._mp = worker_context(spec, threads)  # never a fork of this process, which may hold CUDA or threads
+        self._spec, self._threads = spec, threads
         self.jobs, self.timeout, self.context = max(1, jobs), timeout, context
         self.oracle_timeout = ORACLE_TIMEOUT_S if oracle_timeout is None else oracle_timeout
         self.backend_description, self.cache_stats = None, add_cache_stats({}, {})
@@ -196,7 +197,7 @@ class WorkerPool:
         """Start the fork server where the workers come from one, in this (the main) thread: the server, and the
         workers forked from it, inherit the ignored Ctrl-C, and its environment is set up here alone."""
         with sigint_ignored():
-            start_server(self._mp)
+            start_server(self._mp, self._spec, self._threads)
 
     def _ready(self, worker):
         """The worker, once it has loaded the backend; WorkerStartError (the worker stopped) if it cannot."""

@@ -54,7 +54,7 @@ def thread_share(environment, threads):
     workers that each used every core slowed each other down, and so did inductor's compile pool (its default, a
     process per core in every worker, was 4-10% slower cold: docs/backends.md). numpy's BLAS and torch read
     them when they load, in the fork server: a server started without them ran every worker's BLAS on two
-    threads (a cold run took 10-20% more CPU)."""
+    threads (a cold run took 8-20% more CPU)."""
     return dict({variable: str(threads) for variable in THREAD_VARIABLES}, **environment)
 
 
@@ -76,13 +76,16 @@ def _server_importing(modules, environment):
     return True
 
 
-def start_server(context):
-    """Start the fork server, if ``context`` uses one and it is not running, in the environment arranged for it
-    (multiprocessing starts it in this process's own): before every worker start, since a start would otherwise
-    start it in the wrong environment, and early, so that its imports overlap the caller's work."""
+def start_server(context, spec, threads):
+    """Start the fork server, if ``context`` uses one, as worker_context arranged it for ``spec`` and ``threads``
+    (multiprocessing would start it in this process's own environment): before every worker start, since another
+    pool of this process may have arranged another server since, and early, so that its imports overlap the
+    caller's work. A no-op when that server is running."""
     if context.get_start_method() != "forkserver":
         return
-    added = {name: value for name, value in _server_started_with[1].items() if name not in os.environ}
+    environment = thread_share(os.environ, threads)
+    _server_importing(preload(spec), environment)
+    added = {name: value for name, value in environment.items() if name not in os.environ}
     os.environ.update(added)
     try:
         multiprocessing.forkserver.ensure_running()
