@@ -24,7 +24,7 @@ def _report(connection):
 
 def _start_and_hear(spec, threads=1, context=None):
     """Start a worker as the pool does (the server first, in the main thread); what it reports."""
-    context = context or startup.worker_context(spec, threads)
+    context = context or startup.worker_context()
     startup.start_server(context, spec, threads)
     ours, theirs = context.Pipe()
     process = context.Process(target=_report, args=(theirs,))
@@ -78,7 +78,7 @@ def test_a_worker_sees_the_environment_its_pool_started_in(monkeypatch):
 def test_a_pool_starts_its_workers_from_its_own_server_after_another_pool_arranged_one():
     """Two pools in one process (a plugin session checking two backends): each worker start asks for its pool's
     server again, so a torch pool does not fork its next worker from the server another pool arranged since."""
-    torch_context = startup.worker_context("torch", 1)
+    torch_context = startup.worker_context()
     _start_and_hear("lc_another.namespace")
     _, (found, _, _) = _start_and_hear("torch", context=torch_context)
     assert found["torch"]

@@ -180,7 +180,7 @@ class WorkerPool:
         threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
         self._arguments = (spec, device, str(cache_dir) if cache_dir else None,
                            str(tolerances_path) if tolerances_path else None, context, threads)
-        self._mp = worker_context(spec, threads)  # never a fork of this process, which may hold CUDA or threads
+        self._mp = worker_context()  # never a fork of this process, which may hold CUDA or threads
         self._spec, self._threads = spec, threads
         self.jobs, self.timeout, self.context = max(1, jobs), timeout, context
         self.oracle_timeout = ORACLE_TIMEOUT_S if oracle_timeout is None else oracle_timeout

@@ -33,14 +33,12 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TORCHINDUCTOR_COMPILE
 _server_started_with = None  # (modules, environment) of the fork server this module last arranged
 
 
-def worker_context(spec, threads):
-    """The multiprocessing context that starts a pool's workers for the backend ``spec``, each computing with
-    ``threads`` threads: a fork server that has imported what such a worker needs, or spawn where there is none."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    if not _server_importing(preload(spec), thread_share(os.environ, threads)):
-        return multiprocessing.get_context("spawn")
-    return multiprocessing.get_context("forkserver")
+def worker_context():
+    """The multiprocessing context that starts a pool's workers: the fork server (start_server arranges and starts
+    it), or spawn where there is none or this Python offers no way to stop one."""
+    server = multiprocessing.forkserver._forkserver  # noqa: SLF001 -- the process's one server; no public handle
+    usable = "forkserver" in multiprocessing.get_all_start_methods() and callable(getattr(server, "_stop", None))
+    return multiprocessing.get_context("forkserver" if usable else "spawn")
 
 
 def preload(spec):
@@ -59,26 +57,19 @@ def thread_share(environment, threads):
 
 
 def _server_importing(modules, environment):
-    """Arrange for the fork server to be one that imports ``modules`` in ``environment`` (start_server starts
-    it); False where a running server of another kind cannot be stopped."""
+    """Make the fork server one that imports ``modules`` in ``environment``: a running server of another kind is
+    stopped (ensure_running then starts the wanted one; it starts it again, the same, if it died)."""
     global _server_started_with
     wanted = (modules, environment)
-    if _server_started_with == wanted:
-        return True  # the same server (start_server starts it again if it died)
-    server = multiprocessing.forkserver._forkserver  # noqa: SLF001 -- the process's one server; no public handle
-    if getattr(server, "_forkserver_pid", None) is not None:
-        stop = getattr(server, "_stop", None)
-        if stop is None:
-            return False
-        stop()
-    multiprocessing.forkserver.set_forkserver_preload(list(modules))
-    _server_started_with = wanted
-    return True
+    if _server_started_with != wanted:
+        multiprocessing.forkserver._forkserver._stop()  # noqa: SLF001 -- a no-op where none runs
+        multiprocessing.forkserver.set_forkserver_preload(list(modules))
+        _server_started_with = wanted
 
 
 def start_server(context, spec, threads):
-    """Start the fork server, if ``context`` uses one, as worker_context arranged it for ``spec`` and ``threads``
-    (multiprocessing would start it in this process's own environment): before every worker start, since another
+    """Start the fork server, if ``context`` uses one, importing what a worker for ``spec`` needs, in the
+    environment with ``threads`` as the thread share (multiprocessing would start it in this process's own): before every worker start, since another
     pool of this process may have arranged another server since, and early, so that its imports overlap the
     caller's work. A no-op when that server is running."""
     if context.get_start_method() != "forkserver":
