@@ -189,3 +189,21 @@ def test_the_committed_manifest_of_inputs_is_current():
              if committed["inputs"].get(key) != current.get(key)}
     assert not stale, (f"cases/manifest.json is stale for {len(stale)} cases: "
                        "run python -m conformance.cli.manifest --write")
+
+
+def test_a_run_from_the_cache_lists_its_records_in_the_order_of_the_run_that_certified_them(tmp_path):
+    """The records of a pair follow the oracle's order of outputs and gradients, also when read from the cache
+    (it had listed them sorted: linear_cross_entropy's bias gradient before its weight's, reports of a cold and a
+    warm run did not diff by position)."""
+    options = RunOptions(jobs=0, cache_dir=tmp_path, dtypes=("float64",),
+                         ids=("linear_cross_entropy/N=6-H=5-V=37-bias-none",))
+
+    def checks():
+        records, timings = Session(options).run()
+        return [(r["case"], r["check"]) for r in records], timings["cache"]
+
+    (cold, first), (warm, second) = checks(), checks()
+    assert first["misses"] == 1 and second["hits"] == 1
+    gradients = [check.partition(".")[0] for _, check in cold]
+    assert gradients.index("grad_linear_weight") < gradients.index("grad_linear_bias")
+    assert warm == cold

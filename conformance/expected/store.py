@@ -51,7 +51,10 @@ def _to_fields(expected):
 
 
 def _from_fields(stored, error, function):
-    names = sorted({key.rpartition(".")[0] for key in stored if key.endswith(".hi")})
+    """The Expected of a stored entry, its outputs and gradients in the order they were stored, which is the order
+    the oracle gave them (_to_fields): the checks of a pair follow it, so that a run whose results come from the
+    cache lists its records as the run that certified them did."""
+    names = list(dict.fromkeys(key.rpartition(".")[0] for key in stored if key.endswith(".hi")))
     wanted = {name: Wanted(*(stored[f"{name}.{part}"] for part in Wanted._fields)) for name in names}
     primary = spec.get(function).outputs[0]
     outputs = {primary: wanted.pop("value")} if "value" in wanted else {}
