@@ -69,9 +69,9 @@ def _server_importing(modules, environment):
 
 def start_server(context, spec, threads):
     """Start the fork server, if ``context`` uses one, importing what a worker for ``spec`` needs, in the
-    environment with ``threads`` as the thread share (multiprocessing would start it in this process's own): before every worker start, since another
-    pool of this process may have arranged another server since, and early, so that its imports overlap the
-    caller's work. A no-op when that server is running."""
+    environment with ``threads`` as the thread share (multiprocessing would start it in this process's own):
+    before every worker start, since another pool of this process may have arranged another server since, and
+    early, so that its imports overlap the caller's work. A no-op when that server is running."""
     if context.get_start_method() != "forkserver":
         return
     environment = thread_share(os.environ, threads)
